@@ -1,0 +1,409 @@
+//! Spans, tracers and the provider interface an SDK implements.
+//!
+//! Applications and libraries use the concrete handles: [`Tracer`], [`Span`],
+//! [`SpanHandle`]. An SDK implements [`TracerProvider`] (how spans start) and
+//! [`SpanBackend`] (what a recording span does with the data it is given).
+
+pub mod id;
+pub(crate) mod span;
+mod trace_state;
+mod tracer;
+
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+pub use id::{ParseIdError, SpanId, TraceFlags, TraceId};
+pub use span::{Span, SpanHandle};
+pub use trace_state::{TraceState, TraceStateError};
+pub use tracer::{InSpan, SpanBuilder, Tracer};
+
+/// Grammar checks for trace-state keys and values, for SDKs and samplers that
+/// build trace states themselves.
+pub mod trace_state_grammar {
+    pub use super::trace_state::{is_valid_key, is_valid_value, MAX_MEMBERS};
+}
+
+use crate::attribute::KeyValue;
+use crate::context::Context;
+
+/// The identity of a span as it crosses process boundaries.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Default)]
+pub struct SpanContext {
+    trace_id: TraceId,
+    span_id: SpanId,
+    trace_flags: TraceFlags,
+    is_remote: bool,
+    trace_state: TraceState,
+}
+
+impl SpanContext {
+    /// The invalid span context: what a span has when there is no trace.
+    pub const INVALID: SpanContext = SpanContext {
+        trace_id: TraceId::INVALID,
+        span_id: SpanId::INVALID,
+        trace_flags: TraceFlags::NONE,
+        is_remote: false,
+        trace_state: TraceState::NONE,
+    };
+
+    /// Assembles a span context.
+    pub const fn new(
+        trace_id: TraceId,
+        span_id: SpanId,
+        trace_flags: TraceFlags,
+        is_remote: bool,
+        trace_state: TraceState,
+    ) -> SpanContext {
+        SpanContext {
+            trace_id,
+            span_id,
+            trace_flags,
+            is_remote,
+            trace_state,
+        }
+    }
+
+    /// The trace this span belongs to.
+    pub const fn trace_id(&self) -> TraceId {
+        self.trace_id
+    }
+
+    /// The span's own id.
+    pub const fn span_id(&self) -> SpanId {
+        self.span_id
+    }
+
+    /// The W3C trace flags.
+    pub const fn trace_flags(&self) -> TraceFlags {
+        self.trace_flags
+    }
+
+    /// True when the context was extracted from a carrier rather than created here.
+    pub const fn is_remote(&self) -> bool {
+        self.is_remote
+    }
+
+    /// The vendor trace state.
+    pub const fn trace_state(&self) -> &TraceState {
+        &self.trace_state
+    }
+
+    /// True when both ids are non-zero.
+    pub const fn is_valid(&self) -> bool {
+        self.trace_id.is_valid() && self.span_id.is_valid()
+    }
+
+    /// True when the sampled flag is set.
+    pub const fn is_sampled(&self) -> bool {
+        self.trace_flags.is_sampled()
+    }
+
+    /// This context with another trace state.
+    pub fn with_trace_state(mut self, trace_state: TraceState) -> SpanContext {
+        self.trace_state = trace_state;
+        self
+    }
+
+    /// This context with other flags.
+    pub fn with_trace_flags(mut self, trace_flags: TraceFlags) -> SpanContext {
+        self.trace_flags = trace_flags;
+        self
+    }
+}
+
+/// What a span represents in its trace.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum SpanKind {
+    /// An internal operation (the default).
+    #[default]
+    Internal,
+    /// The server side of a synchronous remote call.
+    Server,
+    /// The client side of a synchronous remote call.
+    Client,
+    /// The creator of an asynchronous message.
+    Producer,
+    /// The processor of an asynchronous message.
+    Consumer,
+}
+
+impl SpanKind {
+    /// The lower-case name used by the specification and by exporters that print spans.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            SpanKind::Internal => "internal",
+            SpanKind::Server => "server",
+            SpanKind::Client => "client",
+            SpanKind::Producer => "producer",
+            SpanKind::Consumer => "consumer",
+        }
+    }
+}
+
+/// A span's outcome.
+///
+/// Precedence follows the specification: `Ok` is final, `Error` replaces
+/// `Unset`, and setting `Unset` is ignored. See [`Status::merge`].
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub enum Status {
+    /// No outcome recorded (the default).
+    #[default]
+    Unset,
+    /// The operation was validated as successful. Final.
+    Ok,
+    /// The operation failed.
+    Error {
+        /// Why it failed.
+        description: Cow<'static, str>,
+    },
+}
+
+impl Status {
+    /// An error status with a description.
+    pub fn error(description: impl Into<Cow<'static, str>>) -> Status {
+        Status::Error {
+            description: description.into(),
+        }
+    }
+
+    /// Applies `new` on top of `self` with the specification's precedence:
+    /// `Ok` stays, `Unset` changes nothing, anything else replaces.
+    pub fn merge(&mut self, new: Status) {
+        match (&*self, new) {
+            (Status::Ok, _) | (_, Status::Unset) => {}
+            (_, new) => *self = new,
+        }
+    }
+}
+
+/// A timestamped annotation on a span.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct Event {
+    /// The event's name.
+    pub name: Cow<'static, str>,
+    /// When it happened.
+    pub timestamp: SystemTime,
+    /// What describes it.
+    pub attributes: Vec<KeyValue>,
+}
+
+impl Event {
+    /// An event with the given fields.
+    pub fn new(
+        name: impl Into<Cow<'static, str>>,
+        timestamp: SystemTime,
+        attributes: Vec<KeyValue>,
+    ) -> Event {
+        Event {
+            name: name.into(),
+            timestamp,
+            attributes,
+        }
+    }
+}
+
+/// A reference from a span to another span, possibly in another trace.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct Link {
+    /// The linked span.
+    pub span_context: SpanContext,
+    /// What describes the link.
+    pub attributes: Vec<KeyValue>,
+}
+
+impl Link {
+    /// A link to `span_context`.
+    pub fn new(span_context: SpanContext, attributes: Vec<KeyValue>) -> Link {
+        Link {
+            span_context,
+            attributes,
+        }
+    }
+}
+
+/// The library, module or component that produces spans.
+#[derive(Clone, Debug, PartialEq, Default)]
+#[non_exhaustive]
+pub struct InstrumentationScope {
+    /// The scope's name, usually the crate or module path.
+    pub name: Cow<'static, str>,
+    /// The scope's version.
+    pub version: Option<Cow<'static, str>>,
+    /// The semantic-conventions schema the scope's telemetry follows.
+    pub schema_url: Option<Cow<'static, str>>,
+    /// Attributes that describe the scope.
+    pub attributes: Vec<KeyValue>,
+}
+
+impl InstrumentationScope {
+    /// A scope with only a name.
+    pub fn new(name: impl Into<Cow<'static, str>>) -> InstrumentationScope {
+        InstrumentationScope {
+            name: name.into(),
+            ..Default::default()
+        }
+    }
+
+    /// Starts building a scope.
+    pub fn builder(name: impl Into<Cow<'static, str>>) -> InstrumentationScopeBuilder {
+        InstrumentationScopeBuilder(InstrumentationScope::new(name))
+    }
+}
+
+/// Builds an [`InstrumentationScope`].
+#[derive(Debug)]
+pub struct InstrumentationScopeBuilder(InstrumentationScope);
+
+impl InstrumentationScopeBuilder {
+    /// Sets the version.
+    pub fn with_version(mut self, version: impl Into<Cow<'static, str>>) -> Self {
+        self.0.version = Some(version.into());
+        self
+    }
+
+    /// Sets the schema URL.
+    pub fn with_schema_url(mut self, schema_url: impl Into<Cow<'static, str>>) -> Self {
+        self.0.schema_url = Some(schema_url.into());
+        self
+    }
+
+    /// Sets the attributes.
+    pub fn with_attributes(mut self, attributes: impl IntoIterator<Item = KeyValue>) -> Self {
+        self.0.attributes = attributes.into_iter().collect();
+        self
+    }
+
+    /// The finished scope.
+    pub fn build(self) -> InstrumentationScope {
+        self.0
+    }
+}
+
+/// Everything known about a span when it starts, handed to the provider.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct SpanStart {
+    /// The span's name.
+    pub name: Cow<'static, str>,
+    /// The span's kind.
+    pub kind: SpanKind,
+    /// Attributes known at start (samplers see these).
+    pub attributes: Vec<KeyValue>,
+    /// Links known at start (samplers see these).
+    pub links: Vec<Link>,
+    /// An explicit start time; `None` means now.
+    pub start_time: Option<SystemTime>,
+}
+
+impl SpanStart {
+    /// An internal span with no attributes or links, starting now.
+    pub fn new(name: impl Into<Cow<'static, str>>) -> SpanStart {
+        SpanStart {
+            name: name.into(),
+            kind: SpanKind::Internal,
+            attributes: Vec::new(),
+            links: Vec::new(),
+            start_time: None,
+        }
+    }
+}
+
+/// What an SDK implements to receive spans.
+///
+/// The API calls [`start_span`](TracerProvider::start_span) for every span a
+/// [`Tracer`] starts while this provider is in charge. Later additions to this
+/// trait come with default bodies, so implementations keep compiling.
+pub trait TracerProvider: Send + Sync + fmt::Debug + 'static {
+    /// Starts a span for `scope` as a child of `parent`.
+    ///
+    /// Return [`Span::non_recording`] for spans that are not sampled; it must
+    /// carry a fresh span id and the parent's trace id.
+    fn start_span(
+        &self,
+        scope: &Arc<InstrumentationScope>,
+        start: SpanStart,
+        parent: &Context,
+    ) -> Span;
+}
+
+/// The recording side of a span, implemented by an SDK.
+///
+/// Every method takes `&self`: a span is shared between its owner and the
+/// contexts it is active in, and may be touched from several threads.
+/// Calls after [`end`](SpanBackend::end) must be ignored.
+pub trait SpanBackend: Send + Sync + fmt::Debug + 'static {
+    /// False once the span has ended.
+    fn is_recording(&self) -> bool;
+    /// Sets one attribute, replacing an existing one with the same key.
+    fn set_attribute(&self, attribute: KeyValue);
+    /// Sets several attributes.
+    fn set_attributes(&self, attributes: Vec<KeyValue>) {
+        for attribute in attributes {
+            self.set_attribute(attribute);
+        }
+    }
+    /// Adds an event.
+    fn add_event(&self, event: Event);
+    /// Adds a link.
+    fn add_link(&self, link: Link);
+    /// Sets the status. The API has already dropped `Unset`; precedence is
+    /// the backend's to apply (see [`Status::merge`]).
+    fn set_status(&self, status: Status);
+    /// Renames the span.
+    fn update_name(&self, name: Cow<'static, str>);
+    /// Ends the span, now or at `timestamp`. Only the first call counts.
+    fn end(&self, timestamp: Option<SystemTime>);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_precedence() {
+        let mut s = Status::Unset;
+        s.merge(Status::Unset);
+        assert_eq!(s, Status::Unset);
+        s.merge(Status::error("boom"));
+        assert_eq!(s, Status::error("boom"));
+        s.merge(Status::Unset);
+        assert_eq!(s, Status::error("boom"));
+        s.merge(Status::Ok);
+        assert_eq!(s, Status::Ok);
+        s.merge(Status::error("late"));
+        assert_eq!(s, Status::Ok, "Ok is final");
+    }
+
+    #[test]
+    fn span_context_validity() {
+        assert!(!SpanContext::INVALID.is_valid());
+        let sc = SpanContext::new(
+            TraceId::from_int(1),
+            SpanId::INVALID,
+            TraceFlags::SAMPLED,
+            false,
+            TraceState::NONE,
+        );
+        assert!(!sc.is_valid());
+        assert!(sc.is_sampled());
+        let sc = sc.with_trace_flags(TraceFlags::NONE);
+        assert!(!sc.is_sampled());
+    }
+
+    #[test]
+    fn scope_builder() {
+        let s = InstrumentationScope::builder("lib")
+            .with_version("1.0")
+            .with_schema_url("https://opentelemetry.io/schemas/1.44.0")
+            .with_attributes([KeyValue::new("a", 1)])
+            .build();
+        assert_eq!(s.name, "lib");
+        assert_eq!(s.version.as_deref(), Some("1.0"));
+        assert_eq!(s.attributes.len(), 1);
+        assert_eq!(SpanKind::Producer.as_str(), "producer");
+    }
+}

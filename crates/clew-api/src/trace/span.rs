@@ -1,0 +1,294 @@
+//! The span handles: [`Span`] owns a span and ends it on drop, [`SpanHandle`]
+//! refers to one without owning it.
+
+use std::borrow::Cow;
+use std::error::Error;
+use std::fmt::{self, Write as _};
+use std::ops::Deref;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use super::{Event, Link, SpanBackend, SpanContext, Status};
+use crate::attribute::KeyValue;
+use crate::semconv;
+
+/// A reference to a span that does not own it: dropping a handle never ends
+/// the span. Contexts hold handles; [`Context::span`](crate::Context::span)
+/// and [`current_span`](crate::trace::SpanHandle::current) return them.
+///
+/// Every method is a no-op on a non-recording span, and none of them panics.
+#[derive(Clone)]
+pub struct SpanHandle {
+    context: SpanContext,
+    backend: Option<Arc<dyn SpanBackend>>,
+}
+
+/// The handle of "no span": invalid context, not recording.
+pub(crate) static NOOP_HANDLE: SpanHandle = SpanHandle {
+    context: SpanContext::INVALID,
+    backend: None,
+};
+
+impl SpanHandle {
+    /// A handle to a span that records nothing but carries `context`, so that
+    /// children and propagators still see the trace.
+    pub const fn non_recording(context: SpanContext) -> SpanHandle {
+        SpanHandle {
+            context,
+            backend: None,
+        }
+    }
+
+    /// The active span of the current context, or a non-recording handle.
+    pub fn current() -> SpanHandle {
+        crate::Context::map_current(|cx| cx.span().clone())
+    }
+
+    /// The span's identity.
+    pub fn span_context(&self) -> &SpanContext {
+        &self.context
+    }
+
+    /// True while the span is recording: an SDK sampled it and it has not ended.
+    pub fn is_recording(&self) -> bool {
+        match &self.backend {
+            Some(backend) => backend.is_recording(),
+            None => false,
+        }
+    }
+
+    /// Sets an attribute.
+    pub fn set_attribute(&self, attribute: KeyValue) {
+        if let Some(backend) = &self.backend {
+            backend.set_attribute(attribute);
+        }
+    }
+
+    /// Sets several attributes.
+    pub fn set_attributes(&self, attributes: impl IntoIterator<Item = KeyValue>) {
+        if let Some(backend) = &self.backend {
+            backend.set_attributes(attributes.into_iter().collect());
+        }
+    }
+
+    /// Adds an event that happened now.
+    pub fn add_event(&self, name: impl Into<Cow<'static, str>>, attributes: Vec<KeyValue>) {
+        if let Some(backend) = &self.backend {
+            backend.add_event(Event::new(name, SystemTime::now(), attributes));
+        }
+    }
+
+    /// Adds an event that happened at `timestamp`.
+    pub fn add_event_with_timestamp(
+        &self,
+        name: impl Into<Cow<'static, str>>,
+        timestamp: SystemTime,
+        attributes: Vec<KeyValue>,
+    ) {
+        if let Some(backend) = &self.backend {
+            backend.add_event(Event::new(name, timestamp, attributes));
+        }
+    }
+
+    /// Links this span to another span.
+    pub fn add_link(&self, span_context: SpanContext, attributes: Vec<KeyValue>) {
+        if let Some(backend) = &self.backend {
+            backend.add_link(Link::new(span_context, attributes));
+        }
+    }
+
+    /// Sets the status. `Unset` is ignored and `Ok` is final.
+    pub fn set_status(&self, status: Status) {
+        if let (Some(backend), false) = (&self.backend, status == Status::Unset) {
+            backend.set_status(status);
+        }
+    }
+
+    /// Renames the span.
+    pub fn update_name(&self, name: impl Into<Cow<'static, str>>) {
+        if let Some(backend) = &self.backend {
+            backend.update_name(name.into());
+        }
+    }
+
+    /// Records `error` as an `exception` event (`exception.type`,
+    /// `exception.message`, and `exception.stacktrace` holding the error's
+    /// source chain and, when `RUST_BACKTRACE` enables it, a backtrace).
+    ///
+    /// It does not change the status; call [`set_status`](Self::set_status)
+    /// too when the error fails the operation.
+    pub fn record_error<E: Error + ?Sized>(&self, error: &E) {
+        self.record_error_with_attributes(error, Vec::new());
+    }
+
+    /// Like [`record_error`](Self::record_error), with extra attributes that
+    /// override the generated ones on a key clash.
+    pub fn record_error_with_attributes<E: Error + ?Sized>(
+        &self,
+        error: &E,
+        attributes: Vec<KeyValue>,
+    ) {
+        let Some(backend) = &self.backend else {
+            return;
+        };
+        if !backend.is_recording() {
+            return;
+        }
+        let mut event_attributes = exception_attributes(std::any::type_name::<E>(), error);
+        for extra in attributes {
+            event_attributes.retain(|kv| kv.key != extra.key);
+            event_attributes.push(extra);
+        }
+        backend.add_event(Event::new(
+            semconv::EXCEPTION_EVENT_NAME,
+            SystemTime::now(),
+            event_attributes,
+        ));
+    }
+}
+
+/// Builds the `exception.*` attributes for an error value.
+fn exception_attributes<E: Error + ?Sized>(type_name: &'static str, error: &E) -> Vec<KeyValue> {
+    let message = error.to_string();
+    let mut stacktrace = String::new();
+    let _ = write!(stacktrace, "{type_name}: {message}");
+    let mut source = error.source();
+    if source.is_some() {
+        stacktrace.push_str("\n\nCaused by:");
+    }
+    let mut depth = 0;
+    while let Some(cause) = source {
+        let _ = write!(stacktrace, "\n    {depth}: {cause}");
+        depth += 1;
+        source = cause.source();
+    }
+    let backtrace = std::backtrace::Backtrace::capture();
+    if backtrace.status() == std::backtrace::BacktraceStatus::Captured {
+        let _ = write!(stacktrace, "\n\nStack backtrace:\n{backtrace}");
+    }
+    vec![
+        KeyValue::new(semconv::EXCEPTION_TYPE, type_name),
+        KeyValue::new(semconv::EXCEPTION_MESSAGE, message),
+        KeyValue::new(semconv::EXCEPTION_STACKTRACE, stacktrace),
+    ]
+}
+
+impl fmt::Debug for SpanHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SpanHandle")
+            .field("context", &self.context)
+            .field("recording", &self.is_recording())
+            .finish()
+    }
+}
+
+/// An owned span. It ends when dropped, so a span can never be leaked open;
+/// [`end_with_timestamp`](Span::end_with_timestamp) ends it at a given time.
+///
+/// `Span` dereferences to [`SpanHandle`] for everything else. A span dropped
+/// while its thread is panicking gets an error status (`panicked`) before it
+/// ends, unless its status is already `Ok`.
+pub struct Span {
+    handle: SpanHandle,
+}
+
+impl Span {
+    /// A recording span: what an SDK returns from
+    /// [`TracerProvider::start_span`](super::TracerProvider::start_span).
+    pub fn new(context: SpanContext, backend: Arc<dyn SpanBackend>) -> Span {
+        Span {
+            handle: SpanHandle {
+                context,
+                backend: Some(backend),
+            },
+        }
+    }
+
+    /// A span that records nothing but carries `context`.
+    pub const fn non_recording(context: SpanContext) -> Span {
+        Span {
+            handle: SpanHandle::non_recording(context),
+        }
+    }
+
+    /// A handle to this span, for putting it in a context or passing it around.
+    pub fn handle(&self) -> SpanHandle {
+        self.handle.clone()
+    }
+
+    /// Ends the span now.
+    pub fn end(self) {
+        drop(self)
+    }
+
+    /// Ends the span at `timestamp`.
+    pub fn end_with_timestamp(mut self, timestamp: SystemTime) {
+        if let Some(backend) = self.handle.backend.take() {
+            backend.end(Some(timestamp));
+        }
+    }
+}
+
+impl Deref for Span {
+    type Target = SpanHandle;
+    fn deref(&self) -> &SpanHandle {
+        &self.handle
+    }
+}
+
+impl Drop for Span {
+    #[inline]
+    fn drop(&mut self) {
+        if let Some(backend) = &self.handle.backend {
+            if std::thread::panicking() {
+                backend.set_status(Status::error("panicked"));
+            }
+            backend.end(None);
+        }
+    }
+}
+
+impl fmt::Debug for Span {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Span")
+            .field("context", &self.handle.context)
+            .field("recording", &self.handle.is_recording())
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug)]
+    struct Inner;
+    impl fmt::Display for Inner {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("connection refused")
+        }
+    }
+    impl Error for Inner {}
+
+    #[derive(Debug)]
+    struct Outer(Inner);
+    impl fmt::Display for Outer {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("payment failed")
+        }
+    }
+    impl Error for Outer {
+        fn source(&self) -> Option<&(dyn Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    #[test]
+    fn exception_attributes_carry_the_source_chain() {
+        let attrs = exception_attributes("my::Outer", &Outer(Inner));
+        assert_eq!(attrs[0].value.as_str(), Some("my::Outer"));
+        assert_eq!(attrs[1].value.as_str(), Some("payment failed"));
+        let st = attrs[2].value.as_str().unwrap();
+        assert!(st.starts_with("my::Outer: payment failed\n\nCaused by:\n    0: connection refused"), "{st}");
+    }
+}

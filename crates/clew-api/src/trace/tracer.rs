@@ -1,0 +1,277 @@
+//! [`Tracer`]: where spans start.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{self, Poll};
+use std::time::SystemTime;
+
+use super::{InstrumentationScope, Link, Span, SpanHandle, SpanKind, SpanStart, TracerProvider};
+use crate::attribute::KeyValue;
+use crate::context::{Context, WithContext};
+
+#[derive(Clone)]
+enum Source {
+    /// Whatever provider is installed globally at the time a span starts, so a
+    /// tracer made before the SDK is installed records once it is.
+    Global,
+    Fixed(Arc<dyn TracerProvider>),
+}
+
+/// Starts spans for one instrumentation scope.
+///
+/// Get one with [`global::tracer`](crate::global::tracer) (follows the global
+/// provider, the usual choice in libraries) or [`Tracer::new`] (a given
+/// provider). Tracers are cheap to clone and to keep in a `static`.
+#[derive(Clone)]
+pub struct Tracer {
+    scope: Arc<InstrumentationScope>,
+    source: Source,
+}
+
+impl fmt::Debug for Tracer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Tracer")
+            .field("scope", &self.scope)
+            .field("global", &matches!(self.source, Source::Global))
+            .finish()
+    }
+}
+
+impl Tracer {
+    /// A tracer bound to `provider`.
+    pub fn new(provider: Arc<dyn TracerProvider>, scope: InstrumentationScope) -> Tracer {
+        Tracer {
+            scope: Arc::new(scope),
+            source: Source::Fixed(provider),
+        }
+    }
+
+    pub(crate) fn global(scope: InstrumentationScope) -> Tracer {
+        Tracer {
+            scope: Arc::new(scope),
+            source: Source::Global,
+        }
+    }
+
+    /// The scope this tracer reports.
+    pub fn scope(&self) -> &InstrumentationScope {
+        &self.scope
+    }
+
+    #[inline]
+    fn provider(&self) -> Option<&dyn TracerProvider> {
+        match &self.source {
+            Source::Global => crate::global::provider(),
+            Source::Fixed(provider) => Some(&**provider),
+        }
+    }
+
+    /// Starts an internal span, child of the current context's span.
+    #[inline]
+    pub fn start(&self, name: impl Into<Cow<'static, str>>) -> Span {
+        match self.provider() {
+            None => noop_span_from_current(),
+            Some(provider) => Context::map_current(|parent| {
+                provider.start_span(&self.scope, SpanStart::new(name), parent)
+            }),
+        }
+    }
+
+    /// Starts an internal span, child of `parent`'s span.
+    pub fn start_with_context(&self, name: impl Into<Cow<'static, str>>, parent: &Context) -> Span {
+        match self.provider() {
+            None => Span::non_recording(parent.span_context().clone()),
+            Some(provider) => provider.start_span(&self.scope, SpanStart::new(name), parent),
+        }
+    }
+
+    /// A builder for a span with a kind, attributes, links, a start time or an
+    /// explicit parent.
+    pub fn span(&self, name: impl Into<Cow<'static, str>>) -> SpanBuilder<'_> {
+        SpanBuilder {
+            tracer: self,
+            start: SpanStart::new(name),
+            parent: None,
+        }
+    }
+
+    /// Runs `f` with a new span active, then ends the span. Spans started
+    /// inside `f`, on this thread, are its children.
+    pub fn in_span<R>(&self, name: impl Into<Cow<'static, str>>, f: impl FnOnce(&SpanHandle) -> R) -> R {
+        self.span(name).in_span(f)
+    }
+
+    /// Starts a span now and returns a future that runs `f`'s future with the
+    /// span active on every poll, across `.await`, and ends the span when it
+    /// completes (or when it is dropped unfinished).
+    pub fn in_span_async<F, Fut>(&self, name: impl Into<Cow<'static, str>>, f: F) -> InSpan<Fut>
+    where
+        F: FnOnce(SpanHandle) -> Fut,
+        Fut: Future,
+    {
+        self.span(name).in_span_async(f)
+    }
+
+    fn start_from(&self, start: SpanStart, parent: &Context) -> Span {
+        match self.provider() {
+            None => Span::non_recording(parent.span_context().clone()),
+            Some(provider) => provider.start_span(&self.scope, start, parent),
+        }
+    }
+}
+
+/// Without a provider, a span is non-recording and carries its parent's
+/// context, so a library behind a service with no SDK still forwards the trace.
+#[inline]
+fn noop_span_from_current() -> Span {
+    Context::map_current(|cx| match cx.span_or_none() {
+        None => Span::non_recording(super::SpanContext::INVALID),
+        Some(parent) => Span::non_recording(parent.span_context().clone()),
+    })
+}
+
+/// Configures a span before it starts. Made by [`Tracer::span`].
+#[must_use = "a span builder does nothing until started"]
+pub struct SpanBuilder<'a> {
+    tracer: &'a Tracer,
+    start: SpanStart,
+    parent: Option<Context>,
+}
+
+impl fmt::Debug for SpanBuilder<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SpanBuilder")
+            .field("start", &self.start)
+            .field("explicit_parent", &self.parent.is_some())
+            .finish()
+    }
+}
+
+impl<'a> SpanBuilder<'a> {
+    /// Sets the kind.
+    pub fn with_kind(mut self, kind: SpanKind) -> Self {
+        self.start.kind = kind;
+        self
+    }
+
+    /// Adds an attribute. Attributes given at start are visible to samplers.
+    pub fn with_attribute(mut self, attribute: KeyValue) -> Self {
+        self.start.attributes.push(attribute);
+        self
+    }
+
+    /// Adds attributes.
+    pub fn with_attributes(mut self, attributes: impl IntoIterator<Item = KeyValue>) -> Self {
+        self.start.attributes.extend(attributes);
+        self
+    }
+
+    /// Adds a link.
+    pub fn with_link(mut self, link: Link) -> Self {
+        self.start.links.push(link);
+        self
+    }
+
+    /// Adds links.
+    pub fn with_links(mut self, links: impl IntoIterator<Item = Link>) -> Self {
+        self.start.links.extend(links);
+        self
+    }
+
+    /// Sets an explicit start time.
+    pub fn with_start_time(mut self, start_time: SystemTime) -> Self {
+        self.start.start_time = Some(start_time);
+        self
+    }
+
+    /// Uses `parent`'s span as the parent instead of the current context's.
+    /// Pass `Context::new()` to start a new trace.
+    pub fn with_parent(mut self, parent: Context) -> Self {
+        self.parent = Some(parent);
+        self
+    }
+
+    /// Makes the span the root of a new trace.
+    pub fn root(self) -> Self {
+        self.with_parent(Context::new())
+    }
+
+    /// Starts the span.
+    pub fn start(self) -> Span {
+        match &self.parent {
+            Some(parent) => self.tracer.start_from(self.start, parent),
+            None => Context::map_current(|parent| self.tracer.start_from(self.start, parent)),
+        }
+    }
+
+    fn start_in_context(self) -> (Span, Context) {
+        let parent = self.parent.unwrap_or_else(Context::current);
+        let span = self.tracer.start_from(self.start, &parent);
+        let cx = parent.with_span(span.handle());
+        (span, cx)
+    }
+
+    /// Runs `f` with the span active, then ends it.
+    pub fn in_span<R>(self, f: impl FnOnce(&SpanHandle) -> R) -> R {
+        let (span, cx) = self.start_in_context();
+        let guard = cx.attach();
+        let result = f(&span);
+        drop(guard);
+        drop(span);
+        result
+    }
+
+    /// Starts the span now; the returned future runs `f`'s future with the
+    /// span active on every poll and ends the span when it completes.
+    pub fn in_span_async<F, Fut>(self, f: F) -> InSpan<Fut>
+    where
+        F: FnOnce(SpanHandle) -> Fut,
+        Fut: Future,
+    {
+        let (span, cx) = self.start_in_context();
+        let future = {
+            let _guard = cx.clone().attach();
+            f(span.handle())
+        };
+        InSpan {
+            inner: WithContext::new(future, cx),
+            span: Some(span),
+        }
+    }
+}
+
+/// The future returned by [`Tracer::in_span_async`]: polls the inner future
+/// with the span's context attached and ends the span when it completes.
+#[must_use = "futures do nothing unless polled"]
+pub struct InSpan<F> {
+    inner: WithContext<F>,
+    span: Option<Span>,
+}
+
+impl<F> fmt::Debug for InSpan<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("InSpan").field("span", &self.span).finish()
+    }
+}
+
+impl<F: Future> Future for InSpan<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut task::Context<'_>) -> Poll<F::Output> {
+        // SAFETY: `inner` is structurally pinned: it is never moved out of
+        // `self` and only ever reached through this projection; `span` is not
+        // pinned (it is `Unpin`) and may be taken.
+        let this = unsafe { self.get_unchecked_mut() };
+        let inner = unsafe { Pin::new_unchecked(&mut this.inner) };
+        match inner.poll(cx) {
+            Poll::Ready(output) => {
+                drop(this.span.take());
+                Poll::Ready(output)
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}

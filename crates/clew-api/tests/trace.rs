@@ -1,0 +1,322 @@
+//! Span behaviour through the public API, with a recording provider.
+
+mod support;
+
+use std::error::Error;
+use std::fmt;
+use std::time::{Duration, SystemTime};
+
+use clew_api::trace::{Link, SpanContext, SpanKind, Status, TraceState};
+use clew_api::{Context, KeyValue, Value};
+use support::{assert_child_of, Recorder};
+
+#[test]
+fn every_kind_and_attribute_type_is_recorded() {
+    let rec = Recorder::new();
+    let tracer = rec.tracer("kinds");
+    for (name, kind) in [
+        ("internal", SpanKind::Internal),
+        ("server", SpanKind::Server),
+        ("client", SpanKind::Client),
+        ("producer", SpanKind::Producer),
+        ("consumer", SpanKind::Consumer),
+    ] {
+        tracer.span(name).with_kind(kind).start().end();
+        assert_eq!(rec.get(name).kind, kind);
+    }
+    let span = tracer
+        .span("attrs")
+        .with_attributes([KeyValue::new("s", "v"), KeyValue::new("b", true)])
+        .start();
+    span.set_attribute(KeyValue::new("i", 42));
+    span.set_attributes([
+        KeyValue::new("f", 1.5),
+        KeyValue::new("sa", vec!["x", "y"]),
+        KeyValue::new("ia", vec![1i64, 2]),
+        KeyValue::new("fa", vec![0.5f64]),
+        KeyValue::new("ba", vec![true, false]),
+        KeyValue::new("s", String::from("replaced")),
+    ]);
+    assert!(span.is_recording());
+    drop(span);
+    let s = rec.get("attrs");
+    assert_eq!(s.attr("s"), Some(&Value::from("replaced")));
+    assert_eq!(s.attr("b"), Some(&Value::Bool(true)));
+    assert_eq!(s.attr("i"), Some(&Value::I64(42)));
+    assert_eq!(s.attr("f"), Some(&Value::F64(1.5)));
+    assert_eq!(s.attr("sa").unwrap().to_string(), "[\"x\",\"y\"]");
+    assert_eq!(s.attr("ia"), Some(&Value::from(vec![1i64, 2])));
+    assert_eq!(s.attr("fa"), Some(&Value::from(vec![0.5f64])));
+    assert_eq!(s.attr("ba"), Some(&Value::from(vec![true, false])));
+    assert_eq!(s.scope, "kinds");
+}
+
+#[test]
+fn events_links_status_and_rename() {
+    let rec = Recorder::new();
+    let tracer = rec.tracer("t");
+    let other = tracer.start("other");
+    let other_sc = other.span_context().clone();
+    drop(other);
+    let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+    let span = tracer
+        .span("old")
+        .with_link(Link::new(other_sc.clone(), vec![KeyValue::new("why", "batch")]))
+        .with_start_time(at)
+        .start();
+    span.add_event("first", vec![KeyValue::new("n", 1)]);
+    span.add_event_with_timestamp("second", at, vec![]);
+    span.add_link(other_sc.clone(), vec![]);
+    span.set_status(Status::error("bad"));
+    span.set_status(Status::Unset);
+    span.update_name("new");
+    span.end_with_timestamp(at + Duration::from_millis(5));
+    let s = rec.get("new");
+    assert_eq!(s.events.iter().map(|e| &*e.name).collect::<Vec<_>>(), ["first", "second"]);
+    assert_eq!(s.events[1].timestamp, at);
+    assert_eq!(s.links.len(), 2);
+    assert_eq!(s.links[0].span_context, other_sc);
+    assert_eq!(s.links[0].attributes[0].key, "why");
+    assert_eq!(s.status, Status::error("bad"), "Unset is ignored");
+    assert_eq!(s.start, at);
+    assert_eq!(s.end, at + Duration::from_millis(5));
+}
+
+#[test]
+fn span_ends_once_when_dropped_and_stops_recording() {
+    let rec = Recorder::new();
+    let tracer = rec.tracer("t");
+    let span = tracer.start("s");
+    let handle = span.handle();
+    assert!(handle.is_recording());
+    drop(span);
+    assert!(!handle.is_recording(), "is_recording becomes false after end");
+    handle.set_attribute(KeyValue::new("late", 1));
+    assert_eq!(rec.finished().len(), 1);
+    assert!(rec.get("s").attr("late").is_none());
+}
+
+#[derive(Debug)]
+struct Io;
+impl fmt::Display for Io {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("connection reset")
+    }
+}
+impl Error for Io {}
+
+#[derive(Debug)]
+struct PaymentError(Io);
+impl fmt::Display for PaymentError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("card declined")
+    }
+}
+impl Error for PaymentError {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        Some(&self.0)
+    }
+}
+
+#[test]
+fn record_error_adds_an_exception_event_with_the_source_chain() {
+    let rec = Recorder::new();
+    let tracer = rec.tracer("t");
+    tracer.in_span("pay", |span| {
+        span.record_error(&PaymentError(Io));
+        span.record_error_with_attributes(&Io, vec![KeyValue::new("exception.type", "custom")]);
+    });
+    let s = rec.get("pay");
+    assert_eq!(s.events.len(), 2);
+    let e = &s.events[0];
+    assert_eq!(e.name, "exception");
+    let get = |k: &str| e.attributes.iter().find(|kv| kv.key == k).map(|kv| kv.value.to_string());
+    assert_eq!(get("exception.type").as_deref(), Some("trace::PaymentError"));
+    assert_eq!(get("exception.message").as_deref(), Some("card declined"));
+    let st = get("exception.stacktrace").unwrap();
+    assert!(st.contains("Caused by:\n    0: connection reset"), "{st}");
+    let overridden = &s.events[1].attributes;
+    assert_eq!(overridden.iter().filter(|kv| kv.key == "exception.type").count(), 1);
+    assert_eq!(
+        overridden.iter().find(|kv| kv.key == "exception.type").unwrap().value,
+        Value::from("custom")
+    );
+    // `dyn Error` works too.
+    let boxed: Box<dyn Error> = Box::new(Io);
+    tracer.in_span("dyn", |span| span.record_error(&*boxed));
+    assert_eq!(rec.get("dyn").events.len(), 1);
+}
+
+#[test]
+fn in_span_nests_and_restores_the_context() {
+    let rec = Recorder::new();
+    let tracer = rec.tracer("t");
+    let outer_ctx = Context::current();
+    tracer.in_span("parent", |parent| {
+        assert_eq!(Context::current().span_context(), parent.span_context());
+        tracer.in_span("child", |_| {
+            tracer.start("grandchild").end();
+        });
+        tracer.start("second_child").end();
+    });
+    assert!(!Context::current().has_active_span());
+    assert_eq!(Context::current().span_context(), outer_ctx.span_context());
+    let (p, c, g, c2) = (rec.get("parent"), rec.get("child"), rec.get("grandchild"), rec.get("second_child"));
+    assert!(!p.parent.is_valid(), "parent is a root");
+    assert_child_of(&c, &p);
+    assert_child_of(&g, &c);
+    assert_child_of(&c2, &p);
+}
+
+#[test]
+fn explicit_parent_and_root() {
+    let rec = Recorder::new();
+    let tracer = rec.tracer("t");
+    let a = tracer.start("a");
+    let cx = Context::new().with_span(a.handle());
+    tracer.in_span("ambient", |_| {
+        tracer.span("explicit").with_parent(cx.clone()).start().end();
+        tracer.start_with_context("explicit2", &cx).end();
+        tracer.span("root").root().start().end();
+    });
+    drop(a);
+    assert_child_of(&rec.get("explicit"), &rec.get("a"));
+    assert_child_of(&rec.get("explicit2"), &rec.get("a"));
+    let root = rec.get("root");
+    assert!(!root.parent.is_valid());
+    assert_ne!(root.context.trace_id(), rec.get("ambient").context.trace_id());
+}
+
+#[test]
+fn panic_inside_a_span_marks_it_as_an_error_and_restores_context() {
+    let rec = Recorder::new();
+    let tracer = rec.tracer("t");
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        tracer.in_span("explodes", |_| panic!("boom"));
+    }));
+    assert!(result.is_err());
+    assert_eq!(rec.get("explodes").status, Status::error("panicked"));
+    assert!(!Context::current().has_active_span(), "the guard was restored while unwinding");
+}
+
+#[test]
+fn async_children_across_await_get_the_right_parent() {
+    let rec = Recorder::new();
+    let tracer = rec.tracer("t");
+    let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+    rt.block_on(async {
+        let t = tracer.clone();
+        let a = tracer.in_span_async("order.process", |span| async move {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+            let total = t
+                .in_span_async("order.calculate_pricing", |_| async {
+                    tokio::task::yield_now().await;
+                    42
+                })
+                .await;
+            span.set_attribute(KeyValue::new("order.total", total));
+            t.start("after_await").end();
+            total
+        });
+        // A concurrent sibling, interleaved on the same thread, must not steal the context.
+        let t2 = tracer.clone();
+        let b = tracer.in_span_async("other.request", |_| async move {
+            tokio::task::yield_now().await;
+            t2.start("other_child").end();
+        });
+        let (total, ()) = tokio::join!(a, b);
+        assert_eq!(total, 42);
+        assert!(!Context::current().has_active_span());
+    });
+    let p = rec.get("order.process");
+    assert_child_of(&rec.get("order.calculate_pricing"), &p);
+    assert_child_of(&rec.get("after_await"), &p);
+    assert_child_of(&rec.get("other_child"), &rec.get("other.request"));
+    assert_eq!(p.attr("order.total"), Some(&Value::I64(42)));
+}
+
+#[test]
+fn dropping_an_unfinished_in_span_future_ends_the_span() {
+    let rec = Recorder::new();
+    let tracer = rec.tracer("t");
+    let fut = tracer.in_span_async("cancelled", |_| std::future::pending::<()>());
+    assert!(rec.finished().is_empty(), "not ended while pending");
+    drop(fut);
+    assert_eq!(rec.names(), ["cancelled"]);
+}
+
+#[test]
+fn unsampled_spans_forward_context_but_record_nothing() {
+    let rec = Recorder::new();
+    rec.never_sample("quiet");
+    let tracer = rec.tracer("t");
+    tracer.in_span("quiet", |quiet| {
+        assert!(!quiet.is_recording());
+        assert!(quiet.span_context().is_valid());
+        assert!(!quiet.span_context().is_sampled());
+        quiet.set_attribute(KeyValue::new("ignored", 1));
+        quiet.record_error(&Io);
+    });
+    assert!(rec.finished().is_empty());
+}
+
+#[test]
+fn trace_state_is_inherited_from_a_remote_parent() {
+    let rec = Recorder::new();
+    let tracer = rec.tracer("t");
+    let remote = SpanContext::new(
+        clew_api::trace::TraceId::from_int(7),
+        clew_api::trace::SpanId::from_int(9),
+        clew_api::trace::TraceFlags::SAMPLED,
+        true,
+        TraceState::from_header("vendor=x").unwrap(),
+    );
+    let cx = Context::new().with_remote_span_context(remote.clone());
+    tracer.start_with_context("child", &cx).end();
+    let c = rec.get("child");
+    assert_eq!(c.parent, remote);
+    assert_eq!(c.context.trace_state().get("vendor"), Some("x"));
+    assert!(c.parent.is_remote());
+}
+
+#[test]
+fn context_values_are_typed_and_immutable() {
+    #[derive(Debug, PartialEq)]
+    struct TenantId(&'static str);
+    #[derive(Debug, PartialEq)]
+    struct Attempt(u32);
+    let cx = Context::new().with_value(TenantId("acme")).with_value(Attempt(1));
+    let cx2 = cx.with_value(Attempt(2));
+    assert_eq!(cx.get::<Attempt>(), Some(&Attempt(1)));
+    assert_eq!(cx2.get::<Attempt>(), Some(&Attempt(2)));
+    assert_eq!(cx2.get::<TenantId>(), Some(&TenantId("acme")));
+    assert_eq!(Context::new().get::<TenantId>(), None);
+    assert!(!cx.is_telemetry_suppressed());
+    assert!(cx.with_telemetry_suppressed().is_telemetry_suppressed());
+    let _g = cx2.attach();
+    assert_eq!(Context::map_current(|c| c.get::<Attempt>().map(|a| a.0)), Some(2));
+}
+
+#[test]
+fn guards_restore_in_lifo_order() {
+    #[derive(Debug)]
+    struct Level(u8);
+    let g1 = Context::new().with_value(Level(1)).attach();
+    {
+        let _g2 = Context::current().with_value(Level(2)).attach();
+        assert_eq!(Context::current().get::<Level>().unwrap().0, 2);
+    }
+    assert_eq!(Context::current().get::<Level>().unwrap().0, 1);
+    drop(g1);
+    assert!(Context::current().get::<Level>().is_none());
+}
+
+#[test]
+fn attaching_inside_map_current_does_not_panic() {
+    #[derive(Debug)]
+    struct Marker;
+    Context::map_current(|_| {
+        let _g = Context::new().with_value(Marker).attach();
+    });
+    assert!(Context::current().get::<Marker>().is_none());
+}
