@@ -3,7 +3,7 @@
 //! tasks and futures.
 
 use std::any::{Any, TypeId};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
@@ -43,6 +43,21 @@ thread_local! {
     // Mutable borrows are only taken inside this module, never while user
     // code runs, so shared borrows for user closures cannot conflict.
     static CURRENT: RefCell<Context> = const { RefCell::new(Context::new()) };
+    // Mirrors `CURRENT.span.is_some()`. A `Cell<bool>` has no destructor, so
+    // reading it is a single load: the no-op tracer checks it before
+    // touching `CURRENT` at all.
+    static HAS_SPAN: Cell<bool> = const { Cell::new(false) };
+}
+
+/// True when this thread's current context has an active span.
+#[inline]
+pub(crate) fn current_has_span() -> bool {
+    HAS_SPAN.try_with(Cell::get).unwrap_or(false)
+}
+
+fn note_span(cx: &Context) {
+    let has_span = cx.span.is_some();
+    let _ = HAS_SPAN.try_with(|h| h.set(has_span));
 }
 
 impl Context {
@@ -112,10 +127,6 @@ impl Context {
     /// The active span, or a non-recording handle with an invalid context.
     pub fn span(&self) -> &SpanHandle {
         self.span.as_ref().unwrap_or(&NOOP_HANDLE)
-    }
-
-    pub(crate) fn span_or_none(&self) -> Option<&SpanHandle> {
-        self.span.as_ref()
     }
 
     /// The active span's context, invalid when there is none.
@@ -250,6 +261,7 @@ pub(crate) fn replace_current(cx: Context) -> Option<Context> {
     CURRENT
         .try_with(|current| {
             let mut current = current.try_borrow_mut().ok()?;
+            note_span(&cx);
             Some(std::mem::replace(&mut *current, cx))
         })
         .ok()
@@ -263,6 +275,7 @@ fn swap_current(cx: &mut Context) -> bool {
         .try_with(|current| match current.try_borrow_mut() {
             Ok(mut current) => {
                 std::mem::swap(&mut *current, cx);
+                note_span(&current);
                 true
             }
             Err(_) => false,

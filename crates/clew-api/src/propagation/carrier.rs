@@ -8,14 +8,28 @@ use super::{Extractor, Injector};
 
 impl<S: BuildHasher> Injector for HashMap<String, String, S> {
     fn set(&mut self, key: &str, value: String) {
-        self.insert(key.to_ascii_lowercase(), value);
+        self.insert(key.to_owned(), value);
     }
+}
+
+/// Below this many entries a scan is cheaper than hashing the key.
+const SCAN_BELOW: usize = 8;
+
+fn key_matches(candidate: &str, key: &str) -> bool {
+    candidate.len() == key.len() && (candidate == key || candidate.eq_ignore_ascii_case(key))
 }
 
 impl<S: BuildHasher> Extractor for HashMap<String, String, S> {
     fn get(&self, key: &str) -> Option<&str> {
-        // Exact match first (the fast path for keys we wrote ourselves), then a
-        // case-insensitive scan: header names are case-insensitive.
+        // Header names are case-insensitive. A small carrier (the common case:
+        // a few propagation fields) is scanned, which costs less than hashing;
+        // a large one gets an exact hashed lookup first.
+        if self.len() < SCAN_BELOW {
+            return self
+                .iter()
+                .find(|(k, _)| key_matches(k, key))
+                .map(|(_, v)| v.as_str());
+        }
         match HashMap::get(self, key) {
             Some(v) => Some(v.as_str()),
             None => self
@@ -32,7 +46,7 @@ impl<S: BuildHasher> Extractor for HashMap<String, String, S> {
 
 impl Injector for BTreeMap<String, String> {
     fn set(&mut self, key: &str, value: String) {
-        self.insert(key.to_ascii_lowercase(), value);
+        self.insert(key.to_owned(), value);
     }
 }
 

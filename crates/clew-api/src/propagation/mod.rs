@@ -176,8 +176,15 @@ pub fn extract_with_context(cx: &Context, extractor: &dyn Extractor) -> Context 
     crate::global::text_map_propagator().extract_with_context(cx, extractor)
 }
 
-fn trim_ows(s: &str) -> &str {
-    s.trim_matches(|c| c == ' ' || c == '\t')
+/// Trims HTTP optional whitespace (spaces and tabs) from both ends.
+#[inline]
+pub(crate) fn trim_ows(s: &str) -> &str {
+    let bytes = s.as_bytes();
+    let is_ows = |b: &u8| *b == b' ' || *b == b'\t';
+    let start = bytes.iter().position(|b| !is_ows(b)).unwrap_or(bytes.len());
+    let end = bytes.iter().rposition(|b| !is_ows(b)).map_or(start, |e| e + 1);
+    // Spaces and tabs are ASCII, so both ends are character boundaries.
+    s.get(start..end).unwrap_or("")
 }
 
 /// A marker in the context for B3 and Jaeger "debug" sampling, so a debug

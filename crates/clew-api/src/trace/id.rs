@@ -23,6 +23,111 @@ const HEX_VALUES: [u8; 256] = {
     table
 };
 
+/// Like `HEX_VALUES`, but only lower-case digits are valid (W3C Trace Context).
+const LOWER_HEX_VALUES: [u8; 256] = {
+    let mut table = HEX_VALUES;
+    let mut i = 0;
+    while i < 6 {
+        table[b'A' as usize + i] = 0xff;
+        i += 1;
+    }
+    table
+};
+
+/// Decodes exactly `2 * N` lower-case hex digits into `N` bytes, in one pass
+/// with one validity check at the end.
+#[inline]
+pub(crate) fn decode_lower_hex<const N: usize>(hex: &[u8]) -> Option<[u8; N]> {
+    if hex.len() != 2 * N {
+        return None;
+    }
+    let mut out = [0u8; N];
+    let mut bad = 0u8;
+    for (byte, pair) in out.iter_mut().zip(hex.chunks_exact(2)) {
+        let hi = LOWER_HEX_VALUES[pair[0] as usize];
+        let lo = LOWER_HEX_VALUES[pair[1] as usize];
+        bad |= hi | lo;
+        *byte = (hi << 4) | (lo & 0x0f);
+    }
+    (bad & 0xf0 == 0).then_some(out)
+}
+
+/// Decodes 8 lower-case hex digits, all at once (SWAR: the eight bytes are
+/// validated and converted as one 64-bit word). `None` if any byte is not
+/// `0-9` or `a-f`.
+#[inline]
+fn decode_lower_hex_word(chunk: [u8; 8]) -> Option<u32> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let w = u64::from_be_bytes(chunk);
+    if w & HIGH != 0 {
+        return None;
+    }
+    // For ASCII bytes, adding (0x80 - lo) sets a byte's high bit iff the
+    // byte is >= lo, and adding (0x7f - hi) iff it is > hi; no carry can
+    // cross into the next byte.
+    let at_least = |lo: u64| w + ONES * (0x80 - lo);
+    let above = |hi: u64| w + ONES * (0x7f - hi);
+    let digit = at_least(0x30) & !above(0x39) & HIGH;
+    let alpha = at_least(0x61) & !above(0x66) & HIGH;
+    if digit | alpha != HIGH {
+        return None;
+    }
+    // '0'..'9' -> 0..9 from the low nibble; 'a'..'f' -> 1..6, plus 9.
+    let nibbles = (w & (ONES * 0x0f)) + (alpha >> 7) * 9;
+    // Pack the eight nibbles (one per byte, most significant first) into 32 bits.
+    let n = (nibbles | (nibbles >> 4)) & 0x00ff_00ff_00ff_00ff;
+    let n = (n | (n >> 8)) & 0x0000_ffff_0000_ffff;
+    Some(((n | (n >> 16)) & 0xffff_ffff) as u32)
+}
+
+/// Decodes 32 lower-case hex digits into a trace id's bytes.
+#[inline]
+pub(crate) fn decode_lower_hex_16(hex: &[u8]) -> Option<[u8; 16]> {
+    let mut out = [0u8; 16];
+    if hex.len() != 32 {
+        return None;
+    }
+    for (dst, src) in out.chunks_exact_mut(4).zip(hex.chunks_exact(8)) {
+        let word: [u8; 8] = src.try_into().ok()?;
+        dst.copy_from_slice(&decode_lower_hex_word(word)?.to_be_bytes());
+    }
+    Some(out)
+}
+
+/// Decodes 16 lower-case hex digits into a span id's bytes.
+#[inline]
+pub(crate) fn decode_lower_hex_8(hex: &[u8]) -> Option<[u8; 8]> {
+    let mut out = [0u8; 8];
+    if hex.len() != 16 {
+        return None;
+    }
+    for (dst, src) in out.chunks_exact_mut(4).zip(hex.chunks_exact(8)) {
+        let word: [u8; 8] = src.try_into().ok()?;
+        dst.copy_from_slice(&decode_lower_hex_word(word)?.to_be_bytes());
+    }
+    Some(out)
+}
+
+/// Every byte's two lower-case hex digits, so encoding is one load per byte.
+const HEX_PAIRS: [[u8; 2]; 256] = {
+    let mut table = [[0u8; 2]; 256];
+    let mut i = 0;
+    while i < 256 {
+        table[i] = [HEX_DIGITS[i >> 4], HEX_DIGITS[i & 0x0f]];
+        i += 1;
+    }
+    table
+};
+
+/// Writes the lower-case hex form of `bytes` into `out`, which must be twice as long.
+#[inline]
+pub(crate) fn write_hex_bytes(out: &mut [u8], bytes: &[u8]) {
+    for (pair, &b) in out.chunks_exact_mut(2).zip(bytes) {
+        pair.copy_from_slice(&HEX_PAIRS[b as usize]);
+    }
+}
+
 /// Decodes exactly `2 * N` hex digits (either case) into `N` bytes.
 pub(crate) fn decode_hex<const N: usize>(hex: &[u8]) -> Option<[u8; N]> {
     if hex.len() != 2 * N {
@@ -50,12 +155,6 @@ pub(crate) fn decode_hex_padded<const N: usize>(hex: &[u8]) -> Option<[u8; N]> {
     let start = 2 * N - hex.len();
     padded[start..2 * N].copy_from_slice(hex);
     decode_hex::<N>(&padded[..2 * N])
-}
-
-/// True when every byte is `0-9` or `a-f`.
-pub(crate) fn is_lower_hex(hex: &[u8]) -> bool {
-    hex.iter()
-        .all(|&b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// Appends the lower-case hex form of `bytes` to `out`.
@@ -310,6 +409,38 @@ mod tests {
         assert_eq!(decode_hex_padded::<8>(b"1"), Some([0, 0, 0, 0, 0, 0, 0, 1]));
         assert_eq!(decode_hex_padded::<8>(b""), None);
         assert_eq!(decode_hex_padded::<8>(b"00000000000000001"), None);
+    }
+
+    #[test]
+    fn swar_matches_the_table_decoder() {
+        let mut input = *b"0123456789abcdef0123456789abcdef";
+        assert_eq!(decode_lower_hex_16(&input), decode_lower_hex::<16>(&input));
+        assert_eq!(decode_lower_hex_8(&input[..16]), decode_lower_hex::<8>(&input[..16]));
+        // Every single-byte corruption at every position is caught.
+        for pos in 0..32 {
+            for b in 0..=255u8 {
+                let saved = input[pos];
+                input[pos] = b;
+                assert_eq!(
+                    decode_lower_hex_16(&input),
+                    decode_lower_hex::<16>(&input),
+                    "byte {b:#x} at {pos}"
+                );
+                input[pos] = saved;
+            }
+        }
+        assert_eq!(decode_lower_hex_16(b"00"), None);
+    }
+
+    #[test]
+    fn lower_hex() {
+        assert_eq!(decode_lower_hex::<2>(b"0aff"), Some([0x0a, 0xff]));
+        assert_eq!(decode_lower_hex::<2>(b"0aFF"), None);
+        assert_eq!(decode_lower_hex::<1>(b"g0"), None);
+        assert_eq!(decode_lower_hex::<1>(b"0"), None);
+        let mut out = [0u8; 4];
+        write_hex_bytes(&mut out, &[0xab, 0x01]);
+        assert_eq!(&out, b"ab01");
     }
 
     #[test]

@@ -336,6 +336,8 @@ pub trait TracerProvider: Send + Sync + fmt::Debug + 'static {
 /// contexts it is active in, and may be touched from several threads.
 /// Calls after [`end`](SpanBackend::end) must be ignored.
 pub trait SpanBackend: Send + Sync + fmt::Debug + 'static {
+    /// The span's identity, fixed at start.
+    fn span_context(&self) -> &SpanContext;
     /// False once the span has ended.
     fn is_recording(&self) -> bool;
     /// Sets one attribute, replacing an existing one with the same key.

@@ -4,6 +4,7 @@
 use std::borrow::Cow;
 use std::error::Error;
 use std::fmt::{self, Write as _};
+use std::mem::ManuallyDrop;
 use std::ops::Deref;
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -19,23 +20,52 @@ use crate::semconv;
 /// Every method is a no-op on a non-recording span, and none of them panics.
 #[derive(Clone)]
 pub struct SpanHandle {
-    context: SpanContext,
-    backend: Option<Arc<dyn SpanBackend>>,
+    inner: Inner,
+}
+
+/// The three kinds of span. "No span" has its own variant so that creating
+/// and dropping one is a single write and a single compare.
+#[derive(Clone)]
+enum Inner {
+    Invalid,
+    NonRecording(SpanContext),
+    /// The backend knows its own context; keeping it only there keeps a span
+    /// handle at the size of a span context.
+    Recording(Arc<dyn SpanBackend>),
 }
 
 /// The handle of "no span": invalid context, not recording.
 pub(crate) static NOOP_HANDLE: SpanHandle = SpanHandle {
-    context: SpanContext::INVALID,
-    backend: None,
+    inner: Inner::Invalid,
 };
 
 impl SpanHandle {
     /// A handle to a span that records nothing but carries `context`, so that
     /// children and propagators still see the trace.
-    pub const fn non_recording(context: SpanContext) -> SpanHandle {
+    #[inline]
+    pub fn non_recording(context: SpanContext) -> SpanHandle {
         SpanHandle {
-            context,
-            backend: None,
+            inner: if context.is_valid() {
+                Inner::NonRecording(context)
+            } else {
+                Inner::Invalid
+            },
+        }
+    }
+
+    /// The handle of no span at all.
+    #[inline]
+    pub(crate) const fn invalid() -> SpanHandle {
+        SpanHandle {
+            inner: Inner::Invalid,
+        }
+    }
+
+    #[inline]
+    fn backend(&self) -> Option<&Arc<dyn SpanBackend>> {
+        match &self.inner {
+            Inner::Recording(backend) => Some(backend),
+            _ => None,
         }
     }
 
@@ -46,12 +76,16 @@ impl SpanHandle {
 
     /// The span's identity.
     pub fn span_context(&self) -> &SpanContext {
-        &self.context
+        match &self.inner {
+            Inner::Invalid => &SpanContext::INVALID,
+            Inner::NonRecording(context) => context,
+            Inner::Recording(backend) => backend.span_context(),
+        }
     }
 
     /// True while the span is recording: an SDK sampled it and it has not ended.
     pub fn is_recording(&self) -> bool {
-        match &self.backend {
+        match self.backend() {
             Some(backend) => backend.is_recording(),
             None => false,
         }
@@ -59,21 +93,21 @@ impl SpanHandle {
 
     /// Sets an attribute.
     pub fn set_attribute(&self, attribute: KeyValue) {
-        if let Some(backend) = &self.backend {
+        if let Some(backend) = self.backend() {
             backend.set_attribute(attribute);
         }
     }
 
     /// Sets several attributes.
     pub fn set_attributes(&self, attributes: impl IntoIterator<Item = KeyValue>) {
-        if let Some(backend) = &self.backend {
+        if let Some(backend) = self.backend() {
             backend.set_attributes(attributes.into_iter().collect());
         }
     }
 
     /// Adds an event that happened now.
     pub fn add_event(&self, name: impl Into<Cow<'static, str>>, attributes: Vec<KeyValue>) {
-        if let Some(backend) = &self.backend {
+        if let Some(backend) = self.backend() {
             backend.add_event(Event::new(name, SystemTime::now(), attributes));
         }
     }
@@ -85,28 +119,28 @@ impl SpanHandle {
         timestamp: SystemTime,
         attributes: Vec<KeyValue>,
     ) {
-        if let Some(backend) = &self.backend {
+        if let Some(backend) = self.backend() {
             backend.add_event(Event::new(name, timestamp, attributes));
         }
     }
 
     /// Links this span to another span.
     pub fn add_link(&self, span_context: SpanContext, attributes: Vec<KeyValue>) {
-        if let Some(backend) = &self.backend {
+        if let Some(backend) = self.backend() {
             backend.add_link(Link::new(span_context, attributes));
         }
     }
 
     /// Sets the status. `Unset` is ignored and `Ok` is final.
     pub fn set_status(&self, status: Status) {
-        if let (Some(backend), false) = (&self.backend, status == Status::Unset) {
+        if let (Some(backend), false) = (self.backend(), status == Status::Unset) {
             backend.set_status(status);
         }
     }
 
     /// Renames the span.
     pub fn update_name(&self, name: impl Into<Cow<'static, str>>) {
-        if let Some(backend) = &self.backend {
+        if let Some(backend) = self.backend() {
             backend.update_name(name.into());
         }
     }
@@ -128,7 +162,7 @@ impl SpanHandle {
         error: &E,
         attributes: Vec<KeyValue>,
     ) {
-        let Some(backend) = &self.backend else {
+        let Some(backend) = self.backend() else {
             return;
         };
         if !backend.is_recording() {
@@ -176,7 +210,7 @@ fn exception_attributes<E: Error + ?Sized>(type_name: &'static str, error: &E) -
 impl fmt::Debug for SpanHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SpanHandle")
-            .field("context", &self.context)
+            .field("context", self.span_context())
             .field("recording", &self.is_recording())
             .finish()
     }
@@ -189,41 +223,61 @@ impl fmt::Debug for SpanHandle {
 /// while its thread is panicking gets an error status (`panicked`) before it
 /// ends, unless its status is already `Ok`.
 pub struct Span {
-    handle: SpanHandle,
+    // Dropped by hand in `Drop`, so that dropping a span with no trace is a
+    // single compare with no call to the handle's drop glue.
+    handle: ManuallyDrop<SpanHandle>,
 }
 
 impl Span {
     /// A recording span: what an SDK returns from
     /// [`TracerProvider::start_span`](super::TracerProvider::start_span).
-    pub fn new(context: SpanContext, backend: Arc<dyn SpanBackend>) -> Span {
+    ///
+    /// The span's context is the backend's [`SpanBackend::span_context`].
+    pub fn new(backend: Arc<dyn SpanBackend>) -> Span {
         Span {
-            handle: SpanHandle {
-                context,
-                backend: Some(backend),
-            },
+            handle: ManuallyDrop::new(SpanHandle {
+                inner: Inner::Recording(backend),
+            }),
         }
     }
 
     /// A span that records nothing but carries `context`.
-    pub const fn non_recording(context: SpanContext) -> Span {
+    #[inline]
+    pub fn non_recording(context: SpanContext) -> Span {
         Span {
-            handle: SpanHandle::non_recording(context),
+            handle: ManuallyDrop::new(SpanHandle::non_recording(context)),
+        }
+    }
+
+    /// A span with no trace at all: what a tracer with no SDK returns outside any trace.
+    #[inline]
+    pub(crate) const fn invalid() -> Span {
+        Span {
+            handle: ManuallyDrop::new(SpanHandle::invalid()),
         }
     }
 
     /// A handle to this span, for putting it in a context or passing it around.
     pub fn handle(&self) -> SpanHandle {
-        self.handle.clone()
+        SpanHandle::clone(&self.handle)
+    }
+
+    /// Takes the handle out, leaving the span with nothing to end.
+    fn take(&mut self) -> SpanHandle {
+        std::mem::replace(&mut *self.handle, SpanHandle::invalid())
     }
 
     /// Ends the span now.
+    #[inline]
     pub fn end(self) {
         drop(self)
     }
 
     /// Ends the span at `timestamp`.
     pub fn end_with_timestamp(mut self, timestamp: SystemTime) {
-        if let Some(backend) = self.handle.backend.take() {
+        // Taken out first: the drop that follows must not end it again.
+        let handle = self.take();
+        if let Some(backend) = handle.backend() {
             backend.end(Some(timestamp));
         }
     }
@@ -239,19 +293,27 @@ impl Deref for Span {
 impl Drop for Span {
     #[inline]
     fn drop(&mut self) {
-        if let Some(backend) = &self.handle.backend {
-            if std::thread::panicking() {
-                backend.set_status(Status::error("panicked"));
-            }
-            backend.end(None);
+        if !matches!(self.handle.inner, Inner::Invalid) {
+            drop_slow(self.take());
         }
+    }
+}
+
+/// Kept out of line so that dropping a span with no trace stays a single check.
+#[inline(never)]
+fn drop_slow(handle: SpanHandle) {
+    if let Some(backend) = handle.backend() {
+        if std::thread::panicking() {
+            backend.set_status(Status::error("panicked"));
+        }
+        backend.end(None);
     }
 }
 
 impl fmt::Debug for Span {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Span")
-            .field("context", &self.handle.context)
+            .field("context", self.handle.span_context())
             .field("recording", &self.handle.is_recording())
             .finish()
     }

@@ -88,9 +88,7 @@ pub fn is_valid_value(value: &str) -> bool {
         && bytes[bytes.len() - 1] != b' '
 }
 
-fn trim_ows(s: &str) -> &str {
-    s.trim_matches(|c| c == ' ' || c == '\t')
-}
+use crate::propagation::trim_ows;
 
 impl TraceState {
     /// The empty trace state.

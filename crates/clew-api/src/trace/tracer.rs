@@ -73,11 +73,16 @@ impl Tracer {
     #[inline]
     pub fn start(&self, name: impl Into<Cow<'static, str>>) -> Span {
         match self.provider() {
+            // The no-SDK path, outside any trace: no call, no allocation.
+            None if !crate::context::current_has_span() => Span::invalid(),
             None => noop_span_from_current(),
-            Some(provider) => Context::map_current(|parent| {
-                provider.start_span(&self.scope, SpanStart::new(name), parent)
-            }),
+            Some(provider) => self.start_current(provider, SpanStart::new(name)),
         }
+    }
+
+    #[inline(never)]
+    fn start_current(&self, provider: &dyn TracerProvider, start: SpanStart) -> Span {
+        Context::map_current(|parent| provider.start_span(&self.scope, start, parent))
     }
 
     /// Starts an internal span, child of `parent`'s span.
@@ -125,12 +130,9 @@ impl Tracer {
 
 /// Without a provider, a span is non-recording and carries its parent's
 /// context, so a library behind a service with no SDK still forwards the trace.
-#[inline]
+#[inline(never)]
 fn noop_span_from_current() -> Span {
-    Context::map_current(|cx| match cx.span_or_none() {
-        None => Span::non_recording(super::SpanContext::INVALID),
-        Some(parent) => Span::non_recording(parent.span_context().clone()),
-    })
+    Context::map_current(|cx| Span::non_recording(cx.span_context().clone()))
 }
 
 /// Configures a span before it starts. Made by [`Tracer::span`].
@@ -216,6 +218,12 @@ impl<'a> SpanBuilder<'a> {
 
     /// Runs `f` with the span active, then ends it.
     pub fn in_span<R>(self, f: impl FnOnce(&SpanHandle) -> R) -> R {
+        if self.parent.is_none() && self.tracer.provider().is_none() {
+            // No SDK and no explicit parent: the span carries the current
+            // context unchanged, so there is nothing to attach.
+            let span = self.tracer.start(self.start.name);
+            return f(&span);
+        }
         let (span, cx) = self.start_in_context();
         let guard = cx.attach();
         let result = f(&span);

@@ -133,18 +133,17 @@ impl TracerProvider for Recorder {
             end: SystemTime::UNIX_EPOCH,
             thread: std::thread::current().name().unwrap_or("?").to_owned(),
         };
-        Span::new(
-            sc,
-            Arc::new(RecSpan {
-                data: Mutex::new(Some(data)),
-                recorder: self.clone(),
-            }),
-        )
+        Span::new(Arc::new(RecSpan {
+            context: sc,
+            data: Mutex::new(Some(data)),
+            recorder: self.clone(),
+        }))
     }
 }
 
 #[derive(Debug)]
 struct RecSpan {
+    context: SpanContext,
     data: Mutex<Option<Finished>>,
     recorder: Recorder,
 }
@@ -158,6 +157,9 @@ impl RecSpan {
 }
 
 impl SpanBackend for RecSpan {
+    fn span_context(&self) -> &SpanContext {
+        &self.context
+    }
     fn is_recording(&self) -> bool {
         self.data.lock().unwrap().is_some()
     }

@@ -1,0 +1,218 @@
+//! The benchmark workloads, defined once and run by both the criterion
+//! benches (time) and the `clew-ir` binary (instructions under callgrind,
+//! heap allocations under a counting allocator).
+//!
+//! Each workload exists for clew and for opentelemetry 0.33 and mirrors the
+//! anchor workloads in `shared/reference/anchors.md` §6 exactly: a tracer
+//! obtained once outside the loop, static span names, root spans, and for
+//! propagation a fixed sampled remote span context injected into a new
+//! `HashMap<String, String>` and extracted back.
+#![warn(missing_docs)]
+
+use std::hint::black_box;
+
+/// The trace id used by the propagation workloads.
+pub const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+/// The span id used by the propagation workloads.
+pub const SPAN_ID: &str = "00f067aa0ba902b7";
+
+/// A named workload: `setup` builds the state and returns the operation to repeat.
+#[derive(Debug, Clone, Copy)]
+pub struct Workload {
+    /// `group/case`, as in the anchor table.
+    pub name: &'static str,
+    /// `clew` or `opentelemetry`.
+    pub system: &'static str,
+}
+
+/// Every workload, in report order.
+pub const WORKLOADS: &[Workload] = &[
+    Workload { name: "noop_span/start_end", system: "clew" },
+    Workload { name: "noop_span/start_end", system: "opentelemetry" },
+    Workload { name: "noop_span/in_span", system: "clew" },
+    Workload { name: "noop_span/in_span", system: "opentelemetry" },
+    Workload { name: "propagation_inject_extract/roundtrip", system: "clew" },
+    Workload { name: "propagation_inject_extract/roundtrip", system: "opentelemetry" },
+    Workload { name: "propagation_inject_extract/inject", system: "clew" },
+    Workload { name: "propagation_inject_extract/inject", system: "opentelemetry" },
+    Workload { name: "propagation_inject_extract/extract", system: "clew" },
+    Workload { name: "propagation_inject_extract/extract", system: "opentelemetry" },
+];
+
+/// Runs `iterations` of the named workload. Returns false for an unknown name.
+/// Monomorphised per workload, so the loop adds only its own counter.
+pub fn run(workload: &Workload, iterations: u64) -> bool {
+    fn repeat(iterations: u64, mut op: impl FnMut()) {
+        for _ in 0..iterations {
+            op();
+        }
+    }
+    match (workload.name, workload.system) {
+        ("noop_span/start_end", "clew") => repeat(iterations, clew::noop_start_end()),
+        ("noop_span/start_end", "opentelemetry") => repeat(iterations, otel::noop_start_end()),
+        ("noop_span/in_span", "clew") => repeat(iterations, clew::noop_in_span()),
+        ("noop_span/in_span", "opentelemetry") => repeat(iterations, otel::noop_in_span()),
+        ("propagation_inject_extract/roundtrip", "clew") => repeat(iterations, clew::roundtrip()),
+        ("propagation_inject_extract/roundtrip", "opentelemetry") => {
+            repeat(iterations, otel::roundtrip())
+        }
+        ("propagation_inject_extract/inject", "clew") => repeat(iterations, clew::inject()),
+        ("propagation_inject_extract/inject", "opentelemetry") => repeat(iterations, otel::inject()),
+        ("propagation_inject_extract/extract", "clew") => repeat(iterations, clew::extract()),
+        ("propagation_inject_extract/extract", "opentelemetry") => {
+            repeat(iterations, otel::extract())
+        }
+        _ => return false,
+    }
+    true
+}
+
+/// clew's side of each workload.
+pub mod clew {
+    use super::*;
+    use clew_api::propagation::{TextMapPropagator, TraceContextPropagator};
+    use clew_api::trace::{SpanContext, SpanId, TraceFlags, TraceId, TraceState};
+    use clew_api::{global, Context};
+    use std::collections::HashMap;
+
+    fn remote_context() -> Context {
+        Context::new().with_remote_span_context(SpanContext::new(
+            TraceId::from_hex(TRACE_ID).unwrap_or_default(),
+            SpanId::from_hex(SPAN_ID).unwrap_or_default(),
+            TraceFlags::SAMPLED,
+            true,
+            TraceState::NONE,
+        ))
+    }
+
+    /// No SDK installed: `start("x")` then `end()`.
+    pub fn noop_start_end() -> impl FnMut() {
+        let tracer = global::tracer("bench");
+        move || {
+            let span = tracer.start("x");
+            black_box(&span);
+            span.end();
+        }
+    }
+
+    /// No SDK installed: `in_span("x", ..)`.
+    pub fn noop_in_span() -> impl FnMut() {
+        let tracer = global::tracer("bench");
+        move || {
+            tracer.in_span("x", |span| {
+                black_box(span);
+            })
+        }
+    }
+
+    /// Inject into a new map, then extract from it.
+    pub fn roundtrip() -> impl FnMut() {
+        let cx = remote_context();
+        move || {
+            let mut carrier = HashMap::<String, String>::new();
+            TraceContextPropagator.inject_context(&cx, &mut carrier);
+            black_box(TraceContextPropagator.extract(&carrier));
+        }
+    }
+
+    /// Inject into a new map.
+    pub fn inject() -> impl FnMut() {
+        let cx = remote_context();
+        move || {
+            let mut carrier = HashMap::<String, String>::new();
+            TraceContextPropagator.inject_context(&cx, &mut carrier);
+            black_box(carrier);
+        }
+    }
+
+    /// Extract from a prepared map.
+    pub fn extract() -> impl FnMut() {
+        let mut carrier = HashMap::<String, String>::new();
+        TraceContextPropagator.inject_context(&remote_context(), &mut carrier);
+        move || {
+            black_box(TraceContextPropagator.extract(&carrier));
+        }
+    }
+}
+
+/// opentelemetry 0.33's side of each workload.
+pub mod otel {
+    use super::*;
+    use opentelemetry::propagation::TextMapPropagator;
+    use opentelemetry::trace::{
+        Span, SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState, Tracer,
+    };
+    use opentelemetry::{global, Context};
+    use opentelemetry_sdk::propagation::TraceContextPropagator;
+    use std::collections::HashMap;
+
+    fn remote_context() -> Context {
+        Context::new().with_remote_span_context(SpanContext::new(
+            TraceId::from_hex(TRACE_ID).unwrap_or(TraceId::INVALID),
+            SpanId::from_hex(SPAN_ID).unwrap_or(SpanId::INVALID),
+            TraceFlags::SAMPLED,
+            true,
+            TraceState::default(),
+        ))
+    }
+
+    /// No provider installed: `start("x")` then `end()` on a `BoxedTracer`.
+    pub fn noop_start_end() -> impl FnMut() {
+        let tracer = global::tracer("bench");
+        move || {
+            let mut span = tracer.start("x");
+            black_box(&span);
+            span.end();
+        }
+    }
+
+    /// No provider installed: `in_span("x", ..)`.
+    pub fn noop_in_span() -> impl FnMut() {
+        let tracer = global::tracer("bench");
+        move || {
+            tracer.in_span("x", |cx| {
+                black_box(cx);
+            })
+        }
+    }
+
+    /// Inject into a new map, then extract from it.
+    pub fn roundtrip() -> impl FnMut() {
+        let cx = remote_context();
+        let propagator = TraceContextPropagator::new();
+        move || {
+            let mut carrier = HashMap::<String, String>::new();
+            propagator.inject_context(&cx, &mut carrier);
+            black_box(propagator.extract(&carrier));
+        }
+    }
+
+    /// Inject into a new map.
+    pub fn inject() -> impl FnMut() {
+        let cx = remote_context();
+        let propagator = TraceContextPropagator::new();
+        move || {
+            let mut carrier = HashMap::<String, String>::new();
+            propagator.inject_context(&cx, &mut carrier);
+            black_box(carrier);
+        }
+    }
+
+    /// Extract from a prepared map.
+    pub fn extract() -> impl FnMut() {
+        let propagator = TraceContextPropagator::new();
+        let mut carrier = HashMap::<String, String>::new();
+        propagator.inject_context(&remote_context(), &mut carrier);
+        move || {
+            black_box(propagator.extract(&carrier));
+        }
+    }
+}
+
+/// One no-op span, out of line, for reading its machine code (`objdump`).
+#[inline(never)]
+pub fn probe_noop_span(tracer: &clew_api::Tracer) {
+    let span = tracer.start("x");
+    black_box(&span);
+    span.end();
+}

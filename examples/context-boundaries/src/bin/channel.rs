@@ -1,0 +1,4 @@
+//! See `context_boundaries::demos::channel`.
+fn main() {
+    context_boundaries::demos::channel();
+}

@@ -1,0 +1,4 @@
+//! See `context_boundaries::demos::tokio`.
+fn main() {
+    context_boundaries::demos::tokio();
+}
