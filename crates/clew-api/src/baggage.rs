@@ -133,7 +133,12 @@ impl Baggage {
         if self.entry(name).is_none() {
             return self.clone();
         }
-        let entries: Vec<_> = self.slice().iter().filter(|(n, _)| n != name).cloned().collect();
+        let entries: Vec<_> = self
+            .slice()
+            .iter()
+            .filter(|(n, _)| n != name)
+            .cloned()
+            .collect();
         Baggage {
             entries: (!entries.is_empty()).then(|| Arc::new(entries)),
         }
@@ -172,7 +177,10 @@ mod tests {
         let b2 = b.with("tenant.id", "other");
         assert_eq!(b2.get("tenant.id"), Some("other"));
         assert_eq!(b.get("tenant.id"), Some("acme"), "immutable");
-        assert_eq!(b2.iter().map(|(n, _)| n).collect::<Vec<_>>(), ["tenant.id", "flags"]);
+        assert_eq!(
+            b2.iter().map(|(n, _)| n).collect::<Vec<_>>(),
+            ["tenant.id", "flags"]
+        );
         let b3 = b2.without("tenant.id");
         assert_eq!(b3.len(), 1);
         assert!(b3.without("flags").is_empty());

@@ -75,9 +75,7 @@ pub fn tracer_with_scope(scope: InstrumentationScope) -> Tracer {
 }
 
 /// Installs the global propagator. Only the first call succeeds.
-pub fn set_text_map_propagator(
-    propagator: Box<dyn TextMapPropagator>,
-) -> Result<(), GlobalError> {
+pub fn set_text_map_propagator(propagator: Box<dyn TextMapPropagator>) -> Result<(), GlobalError> {
     PROPAGATOR
         .set(propagator)
         .map_err(|_| GlobalError::PropagatorAlreadyInstalled)

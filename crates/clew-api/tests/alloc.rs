@@ -1,6 +1,8 @@
 //! Heap allocations on the hot paths, counted by a counting allocator.
 //! Counts are per thread, so the test harness's own threads do not interfere.
 
+#![allow(clippy::unwrap_used)] // reason: a failed unwrap is the test failing
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::collections::HashMap;

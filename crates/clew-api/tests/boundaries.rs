@@ -1,6 +1,8 @@
 //! Every boundary of the first seed, in Rust: a child span started on the
 //! other side of it must be a child of the span that was active on this side.
 
+#![allow(clippy::unwrap_used)] // reason: a failed unwrap is the test failing
+
 mod support;
 
 use std::pin::Pin;
@@ -22,28 +24,40 @@ fn std_thread_spawn_and_scoped_threads() {
     let tracer = rec.tracer("t");
     tracer.in_span("process_data", |_| {
         let t = tracer.clone();
-        rt::thread::spawn(move || t.start("worker_thread").end()).join().unwrap();
+        rt::thread::spawn(move || t.start("worker_thread").end())
+            .join()
+            .unwrap();
         let t = tracer.clone();
-        std::thread::spawn(bind(move || t.start("bound_thread").end())).join().unwrap();
+        std::thread::spawn(bind(move || t.start("bound_thread").end()))
+            .join()
+            .unwrap();
         std::thread::scope(|s| {
             rt::thread::scope_spawn(s, || tracer.start("scoped_thread").end());
         });
         // The problem this solves: a plain spawn loses the context.
         let t = tracer.clone();
-        std::thread::spawn(move || t.start("orphan").end()).join().unwrap();
+        std::thread::spawn(move || t.start("orphan").end())
+            .join()
+            .unwrap();
     });
     let parent = rec.get("process_data");
     for name in ["worker_thread", "bound_thread", "scoped_thread"] {
         assert_child_of(&rec.get(name), &parent);
     }
-    assert!(!rec.get("orphan").parent.is_valid(), "a bare thread::spawn starts a new trace");
+    assert!(
+        !rec.get("orphan").parent.is_valid(),
+        "a bare thread::spawn starts a new trace"
+    );
 }
 
 #[test]
 fn tokio_spawn_and_spawn_blocking() {
     let rec = Recorder::new();
     let tracer = rec.tracer("t");
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .unwrap();
     rt.block_on(async {
         let t = tracer.clone();
         tracer
@@ -56,13 +70,17 @@ fn tokio_spawn_and_spawn_blocking() {
                 .await
                 .unwrap();
                 let t2 = t.clone();
-                rt::tokio::spawn_blocking(move || t2.start("blocking_task").end()).await.unwrap();
+                rt::tokio::spawn_blocking(move || t2.start("blocking_task").end())
+                    .await
+                    .unwrap();
                 let t3 = t.clone();
                 tokio::spawn(async move { t3.start("fut_ext_task").end() }.in_current_context())
                     .await
                     .unwrap();
                 let t4 = t.clone();
-                tokio::spawn(async move { t4.start("orphan_task").end() }).await.unwrap();
+                tokio::spawn(async move { t4.start("orphan_task").end() })
+                    .await
+                    .unwrap();
             })
             .await;
     });
@@ -77,7 +95,9 @@ fn tokio_spawn_and_spawn_blocking() {
 fn spawn_on_a_handle_from_outside_the_runtime() {
     let rec = Recorder::new();
     let tracer = rec.tracer("t");
-    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
     let handle = tracer.in_span("outside", |_| {
         let t = tracer.clone();
         rt::tokio::spawn_on(rt.handle(), async move { t.start("on_handle").end() })
@@ -104,7 +124,10 @@ fn rayon_spawn_join_and_parallel_iterators() {
                 tx.send(()).unwrap();
             });
             rx.recv().unwrap();
-            rt::rayon::join(|| tracer.start("join_a").end(), || tracer.start("join_b").end());
+            rt::rayon::join(
+                || tracer.start("join_a").end(),
+                || tracer.start("join_b").end(),
+            );
             let sum: u64 = (0..64u64)
                 .into_par_iter()
                 .map(|i| {
@@ -129,19 +152,32 @@ fn rayon_spawn_join_and_parallel_iterators() {
             assert_eq!(collected.len(), 8);
         });
         // After the iterator, the pool's threads hold no stray context.
-        let strays: Vec<bool> = (0..16).into_par_iter().map(|_| Context::current().has_active_span()).collect();
+        let strays: Vec<bool> = (0..16)
+            .into_par_iter()
+            .map(|_| Context::current().has_active_span())
+            .collect();
         assert!(strays.iter().all(|s| !s));
     });
     let parent = rec.get("process_data");
     let finished = rec.finished();
-    for name in ["rayon_spawn", "join_a", "join_b", "par_before", "par_after", "par_collect"] {
+    for name in [
+        "rayon_spawn",
+        "join_a",
+        "join_b",
+        "par_before",
+        "par_after",
+        "par_collect",
+    ] {
         let spans: Vec<_> = finished.iter().filter(|s| s.name == name).collect();
         assert!(!spans.is_empty(), "{name}");
         for s in spans {
             assert_child_of(s, &parent);
         }
     }
-    assert_eq!(finished.iter().filter(|s| s.name == "par_after").count(), 64);
+    assert_eq!(
+        finished.iter().filter(|s| s.name == "par_after").count(),
+        64
+    );
 }
 
 #[test]
@@ -157,9 +193,11 @@ fn channel_fed_worker_pool() {
             std::thread::spawn(move || loop {
                 let job = rx.lock().unwrap().recv();
                 match job {
-                    Ok(job) => job.open(|n| t.in_span("worker_process", |s| {
-                        s.set_attribute(clew_api::KeyValue::new("job", i64::from(n)))
-                    })),
+                    Ok(job) => job.open(|n| {
+                        t.in_span("worker_process", |s| {
+                            s.set_attribute(clew_api::KeyValue::new("job", i64::from(n)))
+                        })
+                    }),
                     Err(_) => break,
                 }
             })
@@ -175,7 +213,11 @@ fn channel_fed_worker_pool() {
         w.join().unwrap();
     }
     let parent = rec.get("process_data");
-    let done: Vec<_> = rec.finished().into_iter().filter(|s| s.name == "worker_process").collect();
+    let done: Vec<_> = rec
+        .finished()
+        .into_iter()
+        .filter(|s| s.name == "worker_process")
+        .collect();
     assert_eq!(done.len(), 9);
     for s in &done {
         assert_child_of(s, &parent);
@@ -208,7 +250,10 @@ fn futures_and_streams_polled_elsewhere() {
         let t = tracer.clone();
         (
             async move { t.start("future_child").end() }.in_current_context(),
-            StreamExt::in_current_context(Numbers { left: 3, tracer: tracer.clone() }),
+            StreamExt::in_current_context(Numbers {
+                left: 3,
+                tracer: tracer.clone(),
+            }),
         )
     });
     // Polled after the span's scope ended, on another thread.
@@ -227,7 +272,11 @@ fn futures_and_streams_polled_elsewhere() {
     .unwrap();
     let parent = rec.get("process_data");
     assert_child_of(&rec.get("future_child"), &parent);
-    let items: Vec<_> = rec.finished().into_iter().filter(|s| s.name == "stream_item").collect();
+    let items: Vec<_> = rec
+        .finished()
+        .into_iter()
+        .filter(|s| s.name == "stream_item")
+        .collect();
     assert_eq!(items.len(), 3);
     for s in &items {
         assert_child_of(s, &parent);
@@ -245,13 +294,23 @@ fn child_process_continues_the_trace() {
         .in_scope(|| {
             tracer.in_span("process_data", |_| {
                 let mut cmd = Command::new(std::env::current_exe().unwrap());
-                cmd.args(["--exact", "child_process_entry", "--ignored", "--nocapture", "--test-threads=1"]);
+                cmd.args([
+                    "--exact",
+                    "child_process_entry",
+                    "--ignored",
+                    "--nocapture",
+                    "--test-threads=1",
+                ]);
                 inject_into_command(&mut cmd);
                 cmd.output().unwrap()
             })
         });
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "child failed: {stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "child failed: {stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let line = stdout
         .lines()
         .find_map(|l| l.split_once("CHILD ").map(|(_, rest)| rest))

@@ -1,5 +1,7 @@
 //! The global provider: installed once, and followed by tracers made before it.
 
+#![allow(clippy::unwrap_used)] // reason: a failed unwrap is the test failing
+
 mod support;
 
 use std::sync::Arc;

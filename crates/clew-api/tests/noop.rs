@@ -1,5 +1,7 @@
 //! Behaviour with no SDK installed: this test binary never installs a provider.
 
+#![allow(clippy::unwrap_used)] // reason: a failed unwrap is the test failing
+
 use std::collections::HashMap;
 
 use clew_api::propagation;
@@ -35,9 +37,15 @@ fn a_service_without_an_sdk_still_forwards_the_trace() {
     let outgoing = cx.in_scope(|| {
         tracer.in_span("handler", |span| {
             assert!(!span.is_recording());
-            assert_eq!(span.span_context().trace_id().to_string(), "4bf92f3577b34da6a3ce929d0e0e4736");
+            assert_eq!(
+                span.span_context().trace_id().to_string(),
+                "4bf92f3577b34da6a3ce929d0e0e4736"
+            );
             let child = tracer.start("db.query");
-            assert_eq!(child.span_context().span_id().to_string(), "00f067aa0ba902b7");
+            assert_eq!(
+                child.span_context().span_id().to_string(),
+                "00f067aa0ba902b7"
+            );
             let mut outgoing = HashMap::new();
             propagation::inject(&mut outgoing);
             outgoing

@@ -1,6 +1,8 @@
 //! Propagators: W3C trace context and baggage (with the W3C reference cases),
 //! B3, Jaeger, composite, and the carriers.
 
+#![allow(clippy::unwrap_used)] // reason: a failed unwrap is the test failing
+
 use std::collections::HashMap;
 
 use clew_api::baggage::{BaggageEntry, BaggageMetadata};
@@ -16,7 +18,10 @@ const TID: &str = "0af7651916cd43dd8448eb211c80319c";
 const SID: &str = "b7ad6b7169203331";
 
 fn carrier(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 fn extract(p: &dyn TextMapPropagator, pairs: &[(&str, &str)]) -> Context {
@@ -40,9 +45,14 @@ fn traceparent_valid_forms() {
     let ok = |v: &str| parse_traceparent(v).is_some();
     assert!(ok(&format!("00-{TID}-{SID}-01")));
     assert!(ok(&format!("00-{TID}-{SID}-00")));
-    assert!(ok(&format!(" \t00-{TID}-{SID}-01\t ")), "optional whitespace around the value");
+    assert!(
+        ok(&format!(" \t00-{TID}-{SID}-01\t ")),
+        "optional whitespace around the value"
+    );
     // Future versions may append fields after a dash.
-    assert!(ok(&format!("cc-{TID}-{SID}-01-what-the-future-will-be-like")));
+    assert!(ok(&format!(
+        "cc-{TID}-{SID}-01-what-the-future-will-be-like"
+    )));
     assert!(ok(&format!("01-{TID}-{SID}-09")));
     let (t, s, f) = parse_traceparent(&format!("00-{TID}-{SID}-03")).unwrap();
     assert_eq!((t.to_string().as_str(), s.to_string().as_str()), (TID, SID));
@@ -54,31 +64,34 @@ fn traceparent_invalid_forms() {
     let zero_t = "0".repeat(32);
     let zero_s = "0".repeat(16);
     for bad in [
-        format!("ff-{TID}-{SID}-01"),                    // forbidden version
-        format!("0-{TID}-{SID}-01"),                     // short version
+        format!("ff-{TID}-{SID}-01"), // forbidden version
+        format!("0-{TID}-{SID}-01"),  // short version
         format!("000-{TID}-{SID}-01"),
-        format!("00-{}-{SID}-01", TID.to_uppercase()),    // upper-case hex
+        format!("00-{}-{SID}-01", TID.to_uppercase()), // upper-case hex
         format!("00-{TID}-{}-01", SID.to_uppercase()),
         format!("0A-{TID}-{SID}-01"),
         format!("00-{TID}-{SID}-0A"),
-        format!("00-{zero_t}-{SID}-01"),                  // all-zero ids
+        format!("00-{zero_t}-{SID}-01"), // all-zero ids
         format!("00-{TID}-{zero_s}-01"),
-        format!("00-{TID}-{SID}-01-extra"),               // version 00 is exactly 55 chars
+        format!("00-{TID}-{SID}-01-extra"), // version 00 is exactly 55 chars
         format!("00-{TID}-{SID}-011"),
-        format!("cc-{TID}-{SID}-01x"),                   // a longer future value needs a dash
+        format!("cc-{TID}-{SID}-01x"), // a longer future value needs a dash
         format!("00-{TID}-{SID}"),
         format!("00_{TID}_{SID}_01"),
         format!("00-{}-{SID}-01", &TID[..31]),
         format!("00-{TID}.-{}-01", &SID[..15]),
         format!("00-{TID}-{SID}-.1"),
-        format!("00-{TID}-{SID}-01,00-{TID}-{SID}-01"),  // repeated header
+        format!("00-{TID}-{SID}-01,00-{TID}-{SID}-01"), // repeated header
         String::new(),
         "00-".into(),
         "é".repeat(30),
     ] {
         assert!(parse_traceparent(&bad).is_none(), "accepted {bad:?}");
         let cx = extract(&TraceContextPropagator, &[("traceparent", &bad)]);
-        assert!(!cx.has_active_span(), "an invalid traceparent extracts as no parent: {bad:?}");
+        assert!(
+            !cx.has_active_span(),
+            "an invalid traceparent extracts as no parent: {bad:?}"
+        );
     }
 }
 
@@ -96,12 +109,18 @@ fn trace_context_round_trip_and_remote_flag() {
     let mut out = HashMap::new();
     TraceContextPropagator.inject_context(&remote(false, ""), &mut out);
     assert_eq!(out["traceparent"], format!("00-{TID}-{SID}-00"));
-    assert!(!out.contains_key("tracestate"), "an empty tracestate is not sent");
+    assert!(
+        !out.contains_key("tracestate"),
+        "an empty tracestate is not sent"
+    );
     let mut out = HashMap::new();
     TraceContextPropagator.inject_context(&Context::new(), &mut out);
     assert!(out.is_empty(), "no valid span, nothing injected");
     // Unknown flag bits are not forwarded by a version-00 writer.
-    let cx = extract(&TraceContextPropagator, &[("traceparent", &format!("00-{TID}-{SID}-ff"))]);
+    let cx = extract(
+        &TraceContextPropagator,
+        &[("traceparent", &format!("00-{TID}-{SID}-ff"))],
+    );
     let mut out = HashMap::new();
     TraceContextPropagator.inject_context(&cx, &mut out);
     assert_eq!(out["traceparent"], format!("00-{TID}-{SID}-03"));
@@ -111,23 +130,44 @@ fn trace_context_round_trip_and_remote_flag() {
 fn tracestate_rules_on_extract() {
     let tp = format!("00-{TID}-{SID}-01");
     let ts_of = |ts: &str| {
-        extract(&TraceContextPropagator, &[("traceparent", &tp), ("tracestate", ts)])
-            .span_context()
-            .trace_state()
-            .header()
-            .to_owned()
+        extract(
+            &TraceContextPropagator,
+            &[("traceparent", &tp), ("tracestate", ts)],
+        )
+        .span_context()
+        .trace_state()
+        .header()
+        .to_owned()
     };
     assert_eq!(ts_of("foo=1,bar=2"), "foo=1,bar=2");
     assert_eq!(ts_of("foo=1 , , bar=2,"), "foo=1,bar=2");
     assert_eq!(ts_of("tenant@system=1"), "tenant@system=1");
     // Invalid tracestate is dropped whole; the parent survives.
-    for bad in ["foo=1,foo=2", "FOO=1", "foo=bar=baz", "foo", "foo=1,b@r@z=2", "foo=a\u{1}b"] {
-        let cx = extract(&TraceContextPropagator, &[("traceparent", &tp), ("tracestate", bad)]);
+    for bad in [
+        "foo=1,foo=2",
+        "FOO=1",
+        "foo=bar=baz",
+        "foo",
+        "foo=1,b@r@z=2",
+        "foo=a\u{1}b",
+    ] {
+        let cx = extract(
+            &TraceContextPropagator,
+            &[("traceparent", &tp), ("tracestate", bad)],
+        );
         assert!(cx.span_context().is_valid(), "{bad}");
         assert!(cx.span_context().trace_state().is_empty(), "kept {bad:?}");
     }
-    let members = |n: usize| (0..n).map(|i| format!("k{i}=v")).collect::<Vec<_>>().join(",");
-    assert_eq!(TraceState::from_header(&ts_of(&members(32))).unwrap().len(), 32);
+    let members = |n: usize| {
+        (0..n)
+            .map(|i| format!("k{i}=v"))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    assert_eq!(
+        TraceState::from_header(&ts_of(&members(32))).unwrap().len(),
+        32
+    );
     assert_eq!(ts_of(&members(33)), "");
     assert_eq!(ts_of(&format!("{}=v", "k".repeat(256))).len(), 258);
     assert_eq!(ts_of(&format!("{}=v", "k".repeat(257))), "");
@@ -139,7 +179,11 @@ fn tracestate_rules_on_extract() {
     // Repeated tracestate headers are combined.
     let cx = extract(
         &TraceContextPropagator,
-        &[("traceparent", &tp), ("tracestate", "a=1"), ("tracestate", "b=2")],
+        &[
+            ("traceparent", &tp),
+            ("tracestate", "a=1"),
+            ("tracestate", "b=2"),
+        ],
     );
     assert_eq!(cx.span_context().trace_state().header(), "a=1,b=2");
 }
@@ -147,7 +191,9 @@ fn tracestate_rules_on_extract() {
 // ---- W3C Baggage -----------------------------------------------------------
 
 fn baggage_of(header: &str) -> Baggage {
-    extract(&BaggagePropagator, &[("baggage", header)]).baggage().clone()
+    extract(&BaggagePropagator, &[("baggage", header)])
+        .baggage()
+        .clone()
 }
 
 #[test]
@@ -159,7 +205,10 @@ fn baggage_reference_cases() {
     let b = baggage_of("SomeKey=SomeValue;SomeProp,SomeKey2=SomeValue2;ValueProp=PropVal");
     assert_eq!(b.len(), 2);
     assert_eq!(b.entry("SomeKey").unwrap().metadata().as_str(), "SomeProp");
-    assert_eq!(b.entry("SomeKey2").unwrap().metadata().as_str(), "ValueProp=PropVal");
+    assert_eq!(
+        b.entry("SomeKey2").unwrap().metadata().as_str(),
+        "ValueProp=PropVal"
+    );
 
     let b = baggage_of(
         "SomeKey \t = \t SomeValue \t ; \t SomeProp \t , \t SomeKey2 \t = \t SomeValue2 \t ; \t ValueProp \t = \t PropVal",
@@ -167,30 +216,52 @@ fn baggage_reference_cases() {
     assert_eq!(b.get("SomeKey"), Some("SomeValue"));
     assert_eq!(b.get("SomeKey2"), Some("SomeValue2"));
     assert_eq!(b.entry("SomeKey").unwrap().metadata().as_str(), "SomeProp");
-    assert_eq!(b.entry("SomeKey2").unwrap().metadata().as_str(), "ValueProp=PropVal");
+    assert_eq!(
+        b.entry("SomeKey2").unwrap().metadata().as_str(),
+        "ValueProp=PropVal"
+    );
 
     let b = baggage_of("SomeKey=SomeValue;SomeProp;SecondProp=PropValue");
-    assert_eq!(b.entry("SomeKey").unwrap().metadata().as_str(), "SomeProp;SecondProp=PropValue");
-    let b = baggage_of("SomeKey \t = \t SomeValue \t ; \t SomeProp \t ; \t SecondProp \t = \t PropValue");
-    assert_eq!(b.entry("SomeKey").unwrap().metadata().as_str(), "SomeProp;SecondProp=PropValue");
+    assert_eq!(
+        b.entry("SomeKey").unwrap().metadata().as_str(),
+        "SomeProp;SecondProp=PropValue"
+    );
+    let b = baggage_of(
+        "SomeKey \t = \t SomeValue \t ; \t SomeProp \t ; \t SecondProp \t = \t PropValue",
+    );
+    assert_eq!(
+        b.entry("SomeKey").unwrap().metadata().as_str(),
+        "SomeProp;SecondProp=PropValue"
+    );
 
-    assert_eq!(baggage_of("SomeKey=SomeValue=equals").get("SomeKey"), Some("SomeValue=equals"));
-    assert_eq!(baggage_of("SomeKey \t = \t SomeValue \t ").get("SomeKey"), Some("SomeValue"));
+    assert_eq!(
+        baggage_of("SomeKey=SomeValue=equals").get("SomeKey"),
+        Some("SomeValue=equals")
+    );
+    assert_eq!(
+        baggage_of("SomeKey \t = \t SomeValue \t ").get("SomeKey"),
+        Some("SomeValue")
+    );
 
     let encoded = "%09%20%22%27%3B%3Dasdf%21%40%23%24%25%5E%26%2A%28%29";
     let decoded = "\t \"';=asdf!@#$%^&*()";
-    assert_eq!(baggage_of(&format!("SomeKey={encoded}")).get("SomeKey"), Some(decoded));
-    assert_eq!(baggage_of(&format!("SomeKey \t = \t {encoded} \t ")).get("SomeKey"), Some(decoded));
+    assert_eq!(
+        baggage_of(&format!("SomeKey={encoded}")).get("SomeKey"),
+        Some(decoded)
+    );
+    assert_eq!(
+        baggage_of(&format!("SomeKey \t = \t {encoded} \t ")).get("SomeKey"),
+        Some(decoded)
+    );
 }
 
 #[test]
 fn baggage_encoding_round_trips_any_value() {
     let value = "\t \"';=asdf!@#$%^&*() , ü → 東京";
-    let cx = Context::new().with_baggage(
-        Baggage::new()
-            .with("tenant.id", value)
-            .with_entry("flags", BaggageEntry::new("a,b", BaggageMetadata::new("ttl=60"))),
-    );
+    let cx = Context::new().with_baggage(Baggage::new().with("tenant.id", value).with_entry(
+        "flags",
+        BaggageEntry::new("a,b", BaggageMetadata::new("ttl=60")),
+    ));
     let mut out = HashMap::new();
     BaggagePropagator.inject_context(&cx, &mut out);
     let header = &out["baggage"];
@@ -198,7 +269,10 @@ fn baggage_encoding_round_trips_any_value() {
     assert!(header.ends_with("flags=a%2Cb;ttl=60"), "{header}");
     let back = BaggagePropagator.extract_with_context(&Context::new(), &out);
     assert_eq!(back.baggage().get("tenant.id"), Some(value));
-    assert_eq!(back.baggage().entry("flags").unwrap().metadata().as_str(), "ttl=60");
+    assert_eq!(
+        back.baggage().entry("flags").unwrap().metadata().as_str(),
+        "ttl=60"
+    );
 }
 
 #[test]
@@ -238,7 +312,10 @@ fn baggage_limits_on_inject() {
 
 #[test]
 fn baggage_limits_and_bad_members_on_extract() {
-    let header = (0..100).map(|i| format!("k{i}=v")).collect::<Vec<_>>().join(",");
+    let header = (0..100)
+        .map(|i| format!("k{i}=v"))
+        .collect::<Vec<_>>()
+        .join(",");
     let b = baggage_of(&header);
     assert_eq!(b.len(), 64);
     assert_eq!(b.get("k63"), Some("v"));
@@ -257,8 +334,10 @@ fn baggage_limits_and_bad_members_on_extract() {
     let out = BaggagePropagator.extract_with_context(&cx, &carrier(&[("baggage", ",,;;==")]));
     assert_eq!(out.baggage().get("keep"), Some("me"));
     // Repeated headers count together.
-    let b = BaggagePropagator
-        .extract_with_context(&Context::new(), &carrier(&[("baggage", "a=1"), ("baggage", "b=2")]));
+    let b = BaggagePropagator.extract_with_context(
+        &Context::new(),
+        &carrier(&[("baggage", "a=1"), ("baggage", "b=2")]),
+    );
     assert_eq!(b.baggage().len(), 2);
 }
 
@@ -272,7 +351,10 @@ fn b3_single_header() {
     assert_eq!(cx.span_context().trace_id().to_string(), TID);
     // 64-bit trace ids are left-padded.
     let cx = extract(&b3, &[("b3", &format!("a3ce929d0e0e4736-{SID}-0"))]);
-    assert_eq!(cx.span_context().trace_id().to_string(), "0000000000000000a3ce929d0e0e4736");
+    assert_eq!(
+        cx.span_context().trace_id().to_string(),
+        "0000000000000000a3ce929d0e0e4736"
+    );
     assert!(!cx.span_context().is_sampled());
     // Debug implies sampled and is written back.
     let cx = extract(&b3, &[("b3", &format!("{TID}-{SID}-d-{SID}"))]);
@@ -281,9 +363,24 @@ fn b3_single_header() {
     b3.inject_context(&cx, &mut out);
     assert_eq!(out["b3"], format!("{TID}-{SID}-d"));
     // Deferred: not sampled.
-    assert!(!extract(&b3, &[("b3", &format!("{TID}-{SID}"))]).span_context().is_sampled());
-    for bad in ["0", "1", "d", "", &format!("{TID}-{SID}-x"), &format!("{TID}-{SID}-1-zz"), &format!("{}-{SID}-1", "0".repeat(32)), &format!("{TID}-{SID}-1-{SID}-9"), &format!("abc-{SID}-1")] {
-        assert!(!extract(&b3, &[("b3", bad)]).has_active_span(), "accepted {bad:?}");
+    assert!(!extract(&b3, &[("b3", &format!("{TID}-{SID}"))])
+        .span_context()
+        .is_sampled());
+    for bad in [
+        "0",
+        "1",
+        "d",
+        "",
+        &format!("{TID}-{SID}-x"),
+        &format!("{TID}-{SID}-1-zz"),
+        &format!("{}-{SID}-1", "0".repeat(32)),
+        &format!("{TID}-{SID}-1-{SID}-9"),
+        &format!("abc-{SID}-1"),
+    ] {
+        assert!(
+            !extract(&b3, &[("b3", bad)]).has_active_span(),
+            "accepted {bad:?}"
+        );
     }
 }
 
@@ -292,7 +389,12 @@ fn b3_multi_header_and_precedence() {
     let b3 = B3Propagator::new(B3Encoding::MultipleHeader);
     let cx = extract(
         &b3,
-        &[("X-B3-TraceId", TID), ("X-B3-SpanId", SID), ("X-B3-Sampled", "1"), ("X-B3-ParentSpanId", SID)],
+        &[
+            ("X-B3-TraceId", TID),
+            ("X-B3-SpanId", SID),
+            ("X-B3-Sampled", "1"),
+            ("X-B3-ParentSpanId", SID),
+        ],
     );
     assert!(cx.span_context().is_sampled());
     let mut out = HashMap::new();
@@ -301,20 +403,54 @@ fn b3_multi_header_and_precedence() {
     assert_eq!(out["x-b3-spanid"], SID);
     assert_eq!(out["x-b3-sampled"], "1");
     assert!(!out.contains_key("x-b3-parentspanid"), "never injected");
-    let cx = extract(&b3, &[("x-b3-traceid", TID), ("x-b3-spanid", SID), ("x-b3-flags", "1")]);
+    let cx = extract(
+        &b3,
+        &[
+            ("x-b3-traceid", TID),
+            ("x-b3-spanid", SID),
+            ("x-b3-flags", "1"),
+        ],
+    );
     let mut out = HashMap::new();
     b3.inject_context(&cx, &mut out);
     assert_eq!(out["x-b3-flags"], "1");
     assert!(!out.contains_key("x-b3-sampled"));
     // The single header wins.
     let other = "1111111111111111";
-    let cx = extract(&b3, &[("b3", &format!("{TID}-{other}-1")), ("x-b3-traceid", TID), ("x-b3-spanid", SID)]);
+    let cx = extract(
+        &b3,
+        &[
+            ("b3", &format!("{TID}-{other}-1")),
+            ("x-b3-traceid", TID),
+            ("x-b3-spanid", SID),
+        ],
+    );
     assert_eq!(cx.span_context().span_id().to_string(), other);
     // Broken single header falls back to multi.
-    let cx = extract(&b3, &[("b3", "garbage"), ("x-b3-traceid", TID), ("x-b3-spanid", SID)]);
+    let cx = extract(
+        &b3,
+        &[
+            ("b3", "garbage"),
+            ("x-b3-traceid", TID),
+            ("x-b3-spanid", SID),
+        ],
+    );
     assert_eq!(cx.span_context().span_id().to_string(), SID);
-    assert!(!extract(&b3, &[("x-b3-traceid", TID), ("x-b3-spanid", SID), ("x-b3-sampled", "maybe")]).has_active_span());
-    assert_eq!(B3Propagator::new(B3Encoding::SingleAndMultiHeader).fields().len(), 5);
+    assert!(!extract(
+        &b3,
+        &[
+            ("x-b3-traceid", TID),
+            ("x-b3-spanid", SID),
+            ("x-b3-sampled", "maybe")
+        ]
+    )
+    .has_active_span());
+    assert_eq!(
+        B3Propagator::new(B3Encoding::SingleAndMultiHeader)
+            .fields()
+            .len(),
+        5
+    );
 }
 
 // ---- Jaeger ----------------------------------------------------------------
@@ -324,7 +460,11 @@ fn jaeger_round_trip_with_baggage() {
     let j = JaegerPropagator;
     let cx = extract(
         &j,
-        &[("uber-trace-id", &format!("{TID}:{SID}:0:1")), ("uberctx-tenant", "acme%20corp"), ("other", "x")],
+        &[
+            ("uber-trace-id", &format!("{TID}:{SID}:0:1")),
+            ("uberctx-tenant", "acme%20corp"),
+            ("other", "x"),
+        ],
     );
     assert!(cx.span_context().is_sampled());
     assert_eq!(cx.baggage().get("tenant"), Some("acme corp"));
@@ -340,8 +480,21 @@ fn jaeger_round_trip_with_baggage() {
     let mut out = HashMap::new();
     j.inject_context(&cx, &mut out);
     assert!(out["uber-trace-id"].ends_with(":0:3"));
-    for bad in ["", "1:2:3", "1:2:3:4:5", "0:1:0:1", "1:0:0:1", "x:1:0:1", "1:1:0:", "1:1:0:123", &format!("{TID}0:1:0:1")] {
-        assert!(!extract(&j, &[("uber-trace-id", bad)]).has_active_span(), "accepted {bad:?}");
+    for bad in [
+        "",
+        "1:2:3",
+        "1:2:3:4:5",
+        "0:1:0:1",
+        "1:0:0:1",
+        "x:1:0:1",
+        "1:1:0:",
+        "1:1:0:123",
+        &format!("{TID}0:1:0:1"),
+    ] {
+        assert!(
+            !extract(&j, &[("uber-trace-id", bad)]).has_active_span(),
+            "accepted {bad:?}"
+        );
     }
 }
 
@@ -363,7 +516,11 @@ fn composite_runs_in_order_and_unions_fields() {
     let other = "1111111111111111";
     let back = p.extract_with_context(
         &Context::new(),
-        &carrier(&[("traceparent", &format!("00-{TID}-{SID}-01")), ("b3", &format!("{TID}-{other}-1")), ("baggage", "k=v")]),
+        &carrier(&[
+            ("traceparent", &format!("00-{TID}-{SID}-01")),
+            ("b3", &format!("{TID}-{other}-1")),
+            ("baggage", "k=v"),
+        ]),
     );
     assert_eq!(back.span_context().span_id().to_string(), other);
     assert_eq!(back.baggage().get("k"), Some("v"));
@@ -375,8 +532,14 @@ fn composite_runs_in_order_and_unions_fields() {
 #[test]
 fn http_header_map_carrier() {
     let mut headers = http::HeaderMap::new();
-    W3CPropagator.inject_context(&remote(true, "a=1").with_baggage(Baggage::new().with("k", "v")), &mut headers);
-    assert_eq!(headers["traceparent"], format!("00-{TID}-{SID}-01").as_str());
+    W3CPropagator.inject_context(
+        &remote(true, "a=1").with_baggage(Baggage::new().with("k", "v")),
+        &mut headers,
+    );
+    assert_eq!(
+        headers["traceparent"],
+        format!("00-{TID}-{SID}-01").as_str()
+    );
     headers.append("tracestate", http::HeaderValue::from_static("b=2"));
     headers.append("baggage", http::HeaderValue::from_static("k2=v2"));
     let cx = W3CPropagator.extract_with_context(&Context::new(), &headers);
@@ -384,18 +547,31 @@ fn http_header_map_carrier() {
     assert_eq!(cx.baggage().len(), 2);
     assert!(Extractor::keys(&headers).contains(&"traceparent"));
     // Two traceparent headers: rejected together.
-    headers.append("traceparent", http::HeaderValue::from_str(&format!("00-{TID}-{SID}-01")).unwrap());
-    assert!(!TraceContextPropagator.extract_with_context(&Context::new(), &headers).has_active_span());
+    headers.append(
+        "traceparent",
+        http::HeaderValue::from_str(&format!("00-{TID}-{SID}-01")).unwrap(),
+    );
+    assert!(!TraceContextPropagator
+        .extract_with_context(&Context::new(), &headers)
+        .has_active_span());
     // Non-visible-ASCII values are treated as absent rather than panicking.
     let mut headers = http::HeaderMap::new();
-    headers.insert("traceparent", http::HeaderValue::from_bytes(b"00-\xff").unwrap());
-    assert!(!TraceContextPropagator.extract_with_context(&Context::new(), &headers).has_active_span());
+    headers.insert(
+        "traceparent",
+        http::HeaderValue::from_bytes(b"00-\xff").unwrap(),
+    );
+    assert!(!TraceContextPropagator
+        .extract_with_context(&Context::new(), &headers)
+        .has_active_span());
 }
 
 #[test]
 fn env_carrier_uses_upper_case_names() {
     let mut env = EnvCarrier::new();
-    W3CPropagator.inject_context(&remote(true, "a=1").with_baggage(Baggage::new().with("k", "v")), &mut env);
+    W3CPropagator.inject_context(
+        &remote(true, "a=1").with_baggage(Baggage::new().with("k", "v")),
+        &mut env,
+    );
     let names: Vec<_> = env.vars().map(|(k, _)| k).collect();
     assert_eq!(names, ["TRACEPARENT", "TRACESTATE", "BAGGAGE"]);
     let cx = W3CPropagator.extract_with_context(&Context::new(), &env);

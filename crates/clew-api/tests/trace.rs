@@ -1,5 +1,7 @@
 //! Span behaviour through the public API, with a recording provider.
 
+#![allow(clippy::unwrap_used)] // reason: a failed unwrap is the test failing
+
 mod support;
 
 use std::error::Error;
@@ -61,7 +63,10 @@ fn events_links_status_and_rename() {
     let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
     let span = tracer
         .span("old")
-        .with_link(Link::new(other_sc.clone(), vec![KeyValue::new("why", "batch")]))
+        .with_link(Link::new(
+            other_sc.clone(),
+            vec![KeyValue::new("why", "batch")],
+        ))
         .with_start_time(at)
         .start();
     span.add_event("first", vec![KeyValue::new("n", 1)]);
@@ -72,7 +77,10 @@ fn events_links_status_and_rename() {
     span.update_name("new");
     span.end_with_timestamp(at + Duration::from_millis(5));
     let s = rec.get("new");
-    assert_eq!(s.events.iter().map(|e| &*e.name).collect::<Vec<_>>(), ["first", "second"]);
+    assert_eq!(
+        s.events.iter().map(|e| &*e.name).collect::<Vec<_>>(),
+        ["first", "second"]
+    );
     assert_eq!(s.events[1].timestamp, at);
     assert_eq!(s.links.len(), 2);
     assert_eq!(s.links[0].span_context, other_sc);
@@ -90,7 +98,10 @@ fn span_ends_once_when_dropped_and_stops_recording() {
     let handle = span.handle();
     assert!(handle.is_recording());
     drop(span);
-    assert!(!handle.is_recording(), "is_recording becomes false after end");
+    assert!(
+        !handle.is_recording(),
+        "is_recording becomes false after end"
+    );
     handle.set_attribute(KeyValue::new("late", 1));
     assert_eq!(rec.finished().len(), 1);
     assert!(rec.get("s").attr("late").is_none());
@@ -130,15 +141,33 @@ fn record_error_adds_an_exception_event_with_the_source_chain() {
     assert_eq!(s.events.len(), 2);
     let e = &s.events[0];
     assert_eq!(e.name, "exception");
-    let get = |k: &str| e.attributes.iter().find(|kv| kv.key == k).map(|kv| kv.value.to_string());
-    assert_eq!(get("exception.type").as_deref(), Some("trace::PaymentError"));
+    let get = |k: &str| {
+        e.attributes
+            .iter()
+            .find(|kv| kv.key == k)
+            .map(|kv| kv.value.to_string())
+    };
+    assert_eq!(
+        get("exception.type").as_deref(),
+        Some("trace::PaymentError")
+    );
     assert_eq!(get("exception.message").as_deref(), Some("card declined"));
     let st = get("exception.stacktrace").unwrap();
     assert!(st.contains("Caused by:\n    0: connection reset"), "{st}");
     let overridden = &s.events[1].attributes;
-    assert_eq!(overridden.iter().filter(|kv| kv.key == "exception.type").count(), 1);
     assert_eq!(
-        overridden.iter().find(|kv| kv.key == "exception.type").unwrap().value,
+        overridden
+            .iter()
+            .filter(|kv| kv.key == "exception.type")
+            .count(),
+        1
+    );
+    assert_eq!(
+        overridden
+            .iter()
+            .find(|kv| kv.key == "exception.type")
+            .unwrap()
+            .value,
         Value::from("custom")
     );
     // `dyn Error` works too.
@@ -161,7 +190,12 @@ fn in_span_nests_and_restores_the_context() {
     });
     assert!(!Context::current().has_active_span());
     assert_eq!(Context::current().span_context(), outer_ctx.span_context());
-    let (p, c, g, c2) = (rec.get("parent"), rec.get("child"), rec.get("grandchild"), rec.get("second_child"));
+    let (p, c, g, c2) = (
+        rec.get("parent"),
+        rec.get("child"),
+        rec.get("grandchild"),
+        rec.get("second_child"),
+    );
     assert!(!p.parent.is_valid(), "parent is a root");
     assert_child_of(&c, &p);
     assert_child_of(&g, &c);
@@ -175,7 +209,11 @@ fn explicit_parent_and_root() {
     let a = tracer.start("a");
     let cx = Context::new().with_span(a.handle());
     tracer.in_span("ambient", |_| {
-        tracer.span("explicit").with_parent(cx.clone()).start().end();
+        tracer
+            .span("explicit")
+            .with_parent(cx.clone())
+            .start()
+            .end();
         tracer.start_with_context("explicit2", &cx).end();
         tracer.span("root").root().start().end();
     });
@@ -184,7 +222,10 @@ fn explicit_parent_and_root() {
     assert_child_of(&rec.get("explicit2"), &rec.get("a"));
     let root = rec.get("root");
     assert!(!root.parent.is_valid());
-    assert_ne!(root.context.trace_id(), rec.get("ambient").context.trace_id());
+    assert_ne!(
+        root.context.trace_id(),
+        rec.get("ambient").context.trace_id()
+    );
 }
 
 #[test]
@@ -196,14 +237,20 @@ fn panic_inside_a_span_marks_it_as_an_error_and_restores_context() {
     }));
     assert!(result.is_err());
     assert_eq!(rec.get("explodes").status, Status::error("panicked"));
-    assert!(!Context::current().has_active_span(), "the guard was restored while unwinding");
+    assert!(
+        !Context::current().has_active_span(),
+        "the guard was restored while unwinding"
+    );
 }
 
 #[test]
 fn async_children_across_await_get_the_right_parent() {
     let rec = Recorder::new();
     let tracer = rec.tracer("t");
-    let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
     rt.block_on(async {
         let t = tracer.clone();
         let a = tracer.in_span_async("order.process", |span| async move {
@@ -285,7 +332,9 @@ fn context_values_are_typed_and_immutable() {
     struct TenantId(&'static str);
     #[derive(Debug, PartialEq)]
     struct Attempt(u32);
-    let cx = Context::new().with_value(TenantId("acme")).with_value(Attempt(1));
+    let cx = Context::new()
+        .with_value(TenantId("acme"))
+        .with_value(Attempt(1));
     let cx2 = cx.with_value(Attempt(2));
     assert_eq!(cx.get::<Attempt>(), Some(&Attempt(1)));
     assert_eq!(cx2.get::<Attempt>(), Some(&Attempt(2)));
@@ -294,7 +343,10 @@ fn context_values_are_typed_and_immutable() {
     assert!(!cx.is_telemetry_suppressed());
     assert!(cx.with_telemetry_suppressed().is_telemetry_suppressed());
     let _g = cx2.attach();
-    assert_eq!(Context::map_current(|c| c.get::<Attempt>().map(|a| a.0)), Some(2));
+    assert_eq!(
+        Context::map_current(|c| c.get::<Attempt>().map(|a| a.0)),
+        Some(2)
+    );
 }
 
 #[test]

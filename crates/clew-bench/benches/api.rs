@@ -20,7 +20,11 @@ fn remote() -> Context {
             true,
             TraceState::from_header("rojo=00f067aa0ba902b7").unwrap_or_default(),
         ))
-        .with_baggage(Baggage::new().with("tenant.id", "acme").with("feature.flags", "a,b"))
+        .with_baggage(
+            Baggage::new()
+                .with("tenant.id", "acme")
+                .with("feature.flags", "a,b"),
+        )
 }
 
 fn context(c: &mut Criterion) {
@@ -32,7 +36,9 @@ fn context(c: &mut Criterion) {
         })
     });
     let _g = cx.clone().attach();
-    c.bench_function("context/current", |b| b.iter(|| black_box(Context::current())));
+    c.bench_function("context/current", |b| {
+        b.iter(|| black_box(Context::current()))
+    });
 }
 
 fn propagators(c: &mut Criterion) {

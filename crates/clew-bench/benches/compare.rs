@@ -1,8 +1,8 @@
 //! clew against opentelemetry 0.33 on the anchor workloads, in one process.
 //! `cargo bench -p clew-bench --bench compare`, or `cargo xtask bench`.
 
-use criterion::{criterion_group, criterion_main, Criterion};
 use clew_bench::{clew, otel};
+use criterion::{criterion_group, criterion_main, Criterion};
 
 fn noop_span(c: &mut Criterion) {
     let mut g = c.benchmark_group("noop_span/start_end");

@@ -27,16 +27,50 @@ pub struct Workload {
 
 /// Every workload, in report order.
 pub const WORKLOADS: &[Workload] = &[
-    Workload { name: "noop_span/start_end", system: "clew" },
-    Workload { name: "noop_span/start_end", system: "opentelemetry" },
-    Workload { name: "noop_span/in_span", system: "clew" },
-    Workload { name: "noop_span/in_span", system: "opentelemetry" },
-    Workload { name: "propagation_inject_extract/roundtrip", system: "clew" },
-    Workload { name: "propagation_inject_extract/roundtrip", system: "opentelemetry" },
-    Workload { name: "propagation_inject_extract/inject", system: "clew" },
-    Workload { name: "propagation_inject_extract/inject", system: "opentelemetry" },
-    Workload { name: "propagation_inject_extract/extract", system: "clew" },
-    Workload { name: "propagation_inject_extract/extract", system: "opentelemetry" },
+    Workload {
+        name: "noop_span/start_end",
+        system: "clew",
+    },
+    Workload {
+        name: "noop_span/start_end",
+        system: "opentelemetry",
+    },
+    Workload {
+        name: "noop_span/in_span",
+        system: "clew",
+    },
+    Workload {
+        name: "noop_span/in_span",
+        system: "opentelemetry",
+    },
+    Workload {
+        name: "propagation_inject_extract/roundtrip",
+        system: "clew",
+    },
+    Workload {
+        name: "propagation_inject_extract/roundtrip",
+        system: "opentelemetry",
+    },
+    Workload {
+        name: "propagation_inject_extract/inject",
+        system: "clew",
+    },
+    Workload {
+        name: "propagation_inject_extract/inject",
+        system: "opentelemetry",
+    },
+    Workload {
+        name: "propagation_inject_extract/extract",
+        system: "clew",
+    },
+    Workload {
+        name: "propagation_inject_extract/extract",
+        system: "opentelemetry",
+    },
+    Workload {
+        name: "propagation_inject_extract/roundtrip",
+        system: "carrier-floor",
+    },
 ];
 
 /// Runs `iterations` of the named workload. Returns false for an unknown name.
@@ -57,14 +91,33 @@ pub fn run(workload: &Workload, iterations: u64) -> bool {
             repeat(iterations, otel::roundtrip())
         }
         ("propagation_inject_extract/inject", "clew") => repeat(iterations, clew::inject()),
-        ("propagation_inject_extract/inject", "opentelemetry") => repeat(iterations, otel::inject()),
+        ("propagation_inject_extract/inject", "opentelemetry") => {
+            repeat(iterations, otel::inject())
+        }
         ("propagation_inject_extract/extract", "clew") => repeat(iterations, clew::extract()),
         ("propagation_inject_extract/extract", "opentelemetry") => {
             repeat(iterations, otel::extract())
         }
+        ("propagation_inject_extract/roundtrip", "carrier-floor") => {
+            repeat(iterations, carrier_floor())
+        }
         _ => return false,
     }
     true
+}
+
+/// What the round trip costs with no propagator at all: a new
+/// `HashMap<String, String>`, one 55-byte value stored under `traceparent`,
+/// the two lookups an extraction makes, and the drop. No implementation can
+/// go below this floor on this workload.
+pub fn carrier_floor() -> impl FnMut() {
+    move || {
+        let mut carrier = std::collections::HashMap::<String, String>::new();
+        carrier.insert("traceparent".to_owned(), "0".repeat(55));
+        black_box(carrier.get("traceparent"));
+        black_box(carrier.get("tracestate"));
+        black_box(carrier);
+    }
 }
 
 /// clew's side of each workload.

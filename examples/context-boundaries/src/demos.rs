@@ -15,28 +15,43 @@ use crate::{incoming_request, show};
 pub fn threads() {
     let _request = incoming_request().attach();
     show("thread", "caller");
-    rt::thread::spawn(|| show("thread", "rt::thread::spawn")).join().ok();
-    std::thread::spawn(context::bind(|| show("thread", "thread::spawn(bind(..))"))).join().ok();
+    rt::thread::spawn(|| show("thread", "rt::thread::spawn"))
+        .join()
+        .ok();
+    std::thread::spawn(context::bind(|| show("thread", "thread::spawn(bind(..))")))
+        .join()
+        .ok();
     std::thread::scope(|s| {
         rt::thread::scope_spawn(s, || show("thread", "rt::thread::scope_spawn"));
     });
-    std::thread::spawn(|| show("thread", "bare thread::spawn")).join().ok();
+    std::thread::spawn(|| show("thread", "bare thread::spawn"))
+        .join()
+        .ok();
 }
 
 /// tokio::spawn, spawn_blocking and futures polled elsewhere.
 pub fn tokio() {
-    let Ok(runtime) = tokio::runtime::Builder::new_multi_thread().worker_threads(2).build() else {
+    let Ok(runtime) = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+    else {
         return;
     };
     runtime.block_on(
         async {
             show("tokio", "caller");
-            rt::tokio::spawn(async { show("tokio", "rt::tokio::spawn") }).await.ok();
-            rt::tokio::spawn_blocking(|| show("tokio", "rt::tokio::spawn_blocking")).await.ok();
+            rt::tokio::spawn(async { show("tokio", "rt::tokio::spawn") })
+                .await
+                .ok();
+            rt::tokio::spawn_blocking(|| show("tokio", "rt::tokio::spawn_blocking"))
+                .await
+                .ok();
             tokio::spawn(async { show("tokio", "fut.in_current_context()") }.in_current_context())
                 .await
                 .ok();
-            tokio::spawn(async { show("tokio", "bare tokio::spawn") }).await.ok();
+            tokio::spawn(async { show("tokio", "bare tokio::spawn") })
+                .await
+                .ok();
         }
         .with_context(incoming_request()),
     );
@@ -52,13 +67,19 @@ pub fn rayon() {
         tx.send(()).ok();
     });
     rx.recv().ok();
-    rt::rayon::join(|| show("rayon", "rt::rayon::join (a)"), || show("rayon", "rt::rayon::join (b)"));
+    rt::rayon::join(
+        || show("rayon", "rt::rayon::join (a)"),
+        || show("rayon", "rt::rayon::join (b)"),
+    );
     let carried = (0..1000)
         .into_par_iter()
         .in_current_context()
         .filter(|_| Context::current().span_context().is_valid())
         .count();
-    println!("{:>14} | {:<28} | {carried} of 1000 items saw the trace", "rayon", "par_iter.in_current_context");
+    println!(
+        "{:>14} | {:<28} | {carried} of 1000 items saw the trace",
+        "rayon", "par_iter.in_current_context"
+    );
 }
 
 /// A channel-fed worker pool: the envelope carries the sender's context.
@@ -99,7 +120,9 @@ pub const CHILD_FLAG: &str = "--child";
 pub fn child_process() {
     let _request = incoming_request().attach();
     show("child process", "parent");
-    let Ok(exe) = std::env::current_exe() else { return };
+    let Ok(exe) = std::env::current_exe() else {
+        return;
+    };
     let mut child = Command::new(exe);
     child.arg(CHILD_FLAG);
     inject_into_command(&mut child);

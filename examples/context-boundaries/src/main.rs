@@ -10,7 +10,13 @@ fn main() {
     }
     println!("Without an SDK, spans record nothing but carry their parent's context:");
     println!("every line that shows the trace got it across the boundary.\n");
-    for demo in [demos::threads, demos::tokio, demos::rayon, demos::channel, demos::child_process] {
+    for demo in [
+        demos::threads,
+        demos::tokio,
+        demos::rayon,
+        demos::channel,
+        demos::child_process,
+    ] {
         demo();
         println!();
     }

@@ -111,7 +111,10 @@ impl TextMapPropagator for B3Propagator {
         }
         let debug = cx.get::<DebugSampled>().is_some();
         let sampled = sc.is_sampled();
-        if matches!(self.encoding, B3Encoding::SingleHeader | B3Encoding::SingleAndMultiHeader) {
+        if matches!(
+            self.encoding,
+            B3Encoding::SingleHeader | B3Encoding::SingleAndMultiHeader
+        ) {
             let mut value = String::with_capacity(52);
             push_hex(&mut value, sc.trace_id().as_bytes());
             value.push('-');
@@ -123,7 +126,10 @@ impl TextMapPropagator for B3Propagator {
             });
             injector.set(B3, value);
         }
-        if matches!(self.encoding, B3Encoding::MultipleHeader | B3Encoding::SingleAndMultiHeader) {
+        if matches!(
+            self.encoding,
+            B3Encoding::MultipleHeader | B3Encoding::SingleAndMultiHeader
+        ) {
             injector.set(TRACE_ID, sc.trace_id().to_string());
             injector.set(SPAN_ID, sc.span_id().to_string());
             if debug {
@@ -142,7 +148,8 @@ impl TextMapPropagator for B3Propagator {
         let Some((trace_id, span_id, sampling)) = parsed else {
             return cx.clone();
         };
-        let flags = TraceFlags::NONE.with_sampled(matches!(sampling, Sampling::Accept | Sampling::Debug));
+        let flags =
+            TraceFlags::NONE.with_sampled(matches!(sampling, Sampling::Accept | Sampling::Debug));
         let sc = SpanContext::new(trace_id, span_id, flags, true, TraceState::NONE);
         let cx = cx.with_remote_span_context(sc);
         if sampling == Sampling::Debug {

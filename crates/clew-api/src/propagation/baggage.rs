@@ -54,7 +54,10 @@ pub(crate) fn percent_encode(value: &str, out: &mut String) {
 pub(crate) fn percent_decode(value: &str) -> Option<String> {
     let bytes = value.as_bytes();
     if !bytes.contains(&b'%') {
-        return bytes.iter().all(|&b| is_baggage_octet(b)).then(|| value.to_owned());
+        return bytes
+            .iter()
+            .all(|&b| is_baggage_octet(b))
+            .then(|| value.to_owned());
     }
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -125,7 +128,10 @@ fn parse_member(member: &str) -> Option<(String, BaggageEntry)> {
     }
     let value = percent_decode(trim_ows(value))?;
     let metadata = properties.map(normalize_properties).unwrap_or_default();
-    Some((key.to_owned(), BaggageEntry::new(value, BaggageMetadata::new(metadata))))
+    Some((
+        key.to_owned(),
+        BaggageEntry::new(value, BaggageMetadata::new(metadata)),
+    ))
 }
 
 /// Parses a `baggage` header value (several headers joined with `,`),

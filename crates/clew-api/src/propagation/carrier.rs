@@ -87,7 +87,11 @@ impl Extractor for Vec<(String, String)> {
     }
 
     fn get_all(&self, key: &str) -> Option<Cow<'_, str>> {
-        join_values(self.iter().filter(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| v.as_str()))
+        join_values(
+            self.iter()
+                .filter(|(k, _)| k.eq_ignore_ascii_case(key))
+                .map(|(_, v)| v.as_str()),
+        )
     }
 }
 
@@ -136,7 +140,11 @@ mod http_impl {
         }
 
         fn get_all(&self, key: &str) -> Option<Cow<'_, str>> {
-            join_values(HeaderMap::get_all(self, key).iter().filter_map(|v| v.to_str().ok()))
+            join_values(
+                HeaderMap::get_all(self, key)
+                    .iter()
+                    .filter_map(|v| v.to_str().ok()),
+            )
         }
     }
 }

@@ -66,7 +66,10 @@ impl Injector for EnvCarrier {
 impl Extractor for EnvCarrier {
     fn get(&self, key: &str) -> Option<&str> {
         let name = env_name(key);
-        self.vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.as_str())
+        self.vars
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.as_str())
     }
 
     fn keys(&self) -> Vec<&str> {

@@ -1,7 +1,9 @@
 //! W3C Trace Context (Level 2): `traceparent` and `tracestate`.
 
 use super::{trim_ows, Extractor, Injector, TextMapPropagator};
-use crate::trace::id::{decode_lower_hex, decode_lower_hex_16, decode_lower_hex_8, write_hex_bytes};
+use crate::trace::id::{
+    decode_lower_hex, decode_lower_hex_16, decode_lower_hex_8, write_hex_bytes,
+};
 use crate::trace::{SpanContext, SpanId, TraceFlags, TraceId, TraceState};
 use crate::Context;
 
@@ -87,18 +89,20 @@ impl TextMapPropagator for TraceContextPropagator {
 
 /// Reads a remote span context from `traceparent` and `tracestate`.
 fn extract_span_context(extractor: &dyn Extractor) -> Option<SpanContext> {
-    {
-        // Repeated `traceparent` headers arrive joined with `,`, which no valid
-        // value contains: they are rejected together, as W3C requires.
-        let Some((trace_id, span_id, flags)) =
-            extractor.get_all(TRACEPARENT).and_then(|v| parse_traceparent(&v))
-        else {
-            return None;
-        };
-        let trace_state = extractor
-            .get_all(TRACESTATE)
-            .and_then(|ts| TraceState::from_header(&ts).ok())
-            .unwrap_or_default();
-        Some(SpanContext::new(trace_id, span_id, flags, true, trace_state))
-    }
+    // Repeated `traceparent` headers arrive joined with `,`, which no valid
+    // value contains: they are rejected together, as W3C requires.
+    let (trace_id, span_id, flags) = extractor
+        .get_all(TRACEPARENT)
+        .and_then(|v| parse_traceparent(&v))?;
+    let trace_state = extractor
+        .get_all(TRACESTATE)
+        .and_then(|ts| TraceState::from_header(&ts).ok())
+        .unwrap_or_default();
+    Some(SpanContext::new(
+        trace_id,
+        span_id,
+        flags,
+        true,
+        trace_state,
+    ))
 }

@@ -14,7 +14,10 @@ where
 }
 
 /// `Scope::spawn`, with the caller's current context current in the scoped thread.
-pub fn scope_spawn<'scope, 'env, F, T>(scope: &'scope Scope<'scope, 'env>, f: F) -> ScopedJoinHandle<'scope, T>
+pub fn scope_spawn<'scope, 'env, F, T>(
+    scope: &'scope Scope<'scope, 'env>,
+    f: F,
+) -> ScopedJoinHandle<'scope, T>
 where
     F: FnOnce() -> T + Send + 'scope,
     T: Send + 'scope,

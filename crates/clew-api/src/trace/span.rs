@@ -351,6 +351,9 @@ mod tests {
         assert_eq!(attrs[0].value.as_str(), Some("my::Outer"));
         assert_eq!(attrs[1].value.as_str(), Some("payment failed"));
         let st = attrs[2].value.as_str().unwrap();
-        assert!(st.starts_with("my::Outer: payment failed\n\nCaused by:\n    0: connection refused"), "{st}");
+        assert!(
+            st.starts_with("my::Outer: payment failed\n\nCaused by:\n    0: connection refused"),
+            "{st}"
+        );
     }
 }

@@ -105,7 +105,11 @@ impl Tracer {
 
     /// Runs `f` with a new span active, then ends the span. Spans started
     /// inside `f`, on this thread, are its children.
-    pub fn in_span<R>(&self, name: impl Into<Cow<'static, str>>, f: impl FnOnce(&SpanHandle) -> R) -> R {
+    pub fn in_span<R>(
+        &self,
+        name: impl Into<Cow<'static, str>>,
+        f: impl FnOnce(&SpanHandle) -> R,
+    ) -> R {
         self.span(name).in_span(f)
     }
 

@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use clew_api::trace::{
-    Event, InstrumentationScope, Link, Span, SpanBackend, SpanContext, SpanId, SpanKind,
-    SpanStart, Status, TraceFlags, TraceId, Tracer, TracerProvider,
+    Event, InstrumentationScope, Link, Span, SpanBackend, SpanContext, SpanId, SpanKind, SpanStart,
+    Status, TraceFlags, TraceId, Tracer, TracerProvider,
 };
 use clew_api::{Context, KeyValue};
 
@@ -31,7 +31,10 @@ pub struct Finished {
 
 impl Finished {
     pub fn attr(&self, key: &str) -> Option<&clew_api::Value> {
-        self.attributes.iter().find(|kv| kv.key == key).map(|kv| &kv.value)
+        self.attributes
+            .iter()
+            .find(|kv| kv.key == key)
+            .map(|kv| &kv.value)
     }
 }
 
@@ -100,7 +103,12 @@ pub fn assert_child_of(child: &Finished, parent: &Finished) {
 }
 
 impl TracerProvider for Recorder {
-    fn start_span(&self, scope: &Arc<InstrumentationScope>, start: SpanStart, parent: &Context) -> Span {
+    fn start_span(
+        &self,
+        scope: &Arc<InstrumentationScope>,
+        start: SpanStart,
+        parent: &Context,
+    ) -> Span {
         let parent_sc = parent.span_context().clone();
         let trace_id = if parent_sc.is_valid() {
             parent_sc.trace_id()
@@ -108,7 +116,13 @@ impl TracerProvider for Recorder {
             TraceId::from_int(u128::from(self.next_id()) << 64 | u128::from(self.next_id()))
         };
         let span_id = SpanId::from_int(self.next_id());
-        let sampled = !self.0.drop_names.lock().unwrap().iter().any(|n| *n == start.name);
+        let sampled = !self
+            .0
+            .drop_names
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|n| *n == start.name);
         let sc = SpanContext::new(
             trace_id,
             span_id,

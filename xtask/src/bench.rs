@@ -1,0 +1,180 @@
+//! `cargo xtask bench`: criterion times and callgrind instruction counts for
+//! clew and opentelemetry 0.33 on the same workloads, in one run.
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::process::Command;
+
+use crate::{cargo, output, run, workspace_root};
+
+/// Options for a bench run.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Run criterion (slow); otherwise only instruction and allocation counts.
+    pub criterion: bool,
+    /// Iterations of the smaller callgrind run (the larger is twice this).
+    pub iterations: u64,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            criterion: true,
+            iterations: 50_000,
+        }
+    }
+}
+
+/// One workload's measurements.
+#[derive(Debug, Clone)]
+pub struct Row {
+    /// `group/case`.
+    pub name: String,
+    /// `clew`, `opentelemetry` or `carrier-floor`.
+    pub system: String,
+    /// Instructions per iteration.
+    pub ir: Option<f64>,
+    /// Heap allocations per iteration.
+    pub allocations: Option<f64>,
+    /// Criterion's median, in nanoseconds.
+    pub median_ns: Option<f64>,
+}
+
+fn callgrind_total(
+    binary: &Path,
+    name: &str,
+    system: &str,
+    iterations: u64,
+) -> Result<(u64, f64), String> {
+    let out_file = workspace_root().join(format!(
+        "target/callgrind.{}.{system}.{iterations}",
+        name.replace('/', "_")
+    ));
+    let stdout = output(
+        Command::new("valgrind")
+            .arg("--tool=callgrind")
+            .arg(format!("--callgrind-out-file={}", out_file.display()))
+            .arg(binary)
+            .args([name, system, &iterations.to_string()]),
+    )?;
+    let data =
+        std::fs::read_to_string(&out_file).map_err(|e| format!("{}: {e}", out_file.display()))?;
+    let total = data
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("totals:")
+                .or_else(|| l.strip_prefix("summary:"))
+        })
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .ok_or("no totals line in the callgrind output")?;
+    let allocations = stdout
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("allocations_per_iteration="))
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or(f64::NAN);
+    let _ = std::fs::remove_file(&out_file);
+    Ok((total, allocations))
+}
+
+/// The median of a criterion benchmark, from its `estimates.json`.
+fn criterion_median(group: &str, id: &str) -> Option<f64> {
+    let dir = workspace_root()
+        .join("target/criterion")
+        .join(group.replace('/', "_"))
+        .join(id)
+        .join("new/estimates.json");
+    let json = std::fs::read_to_string(dir).ok()?;
+    let median = json.split("\"median\"").nth(1)?;
+    let estimate = median.split("\"point_estimate\":").nth(1)?;
+    let end = estimate.find([',', '}'])?;
+    estimate[..end].trim().parse().ok()
+}
+
+/// Runs the benchmarks and returns the rows and a markdown report.
+pub fn bench(options: &Options) -> Result<(Vec<Row>, String), String> {
+    if options.criterion {
+        run(cargo().args([
+            "bench",
+            "-p",
+            "clew-bench",
+            "--bench",
+            "compare",
+            "--",
+            "--warm-up-time",
+            "1",
+            "--measurement-time",
+            "3",
+        ]))?;
+    }
+    run(cargo().args(["build", "--release", "-p", "clew-bench", "--bin", "clew-ir"]))?;
+    let binary = workspace_root().join("target/release/clew-ir");
+    let list = output(Command::new(&binary).arg("--list"))?;
+    let mut rows = Vec::new();
+    for line in list.lines() {
+        let Some((name, system)) = line.split_once(' ') else {
+            continue;
+        };
+        let n = options.iterations;
+        let (small, allocations) = callgrind_total(&binary, name, system, n)?;
+        let (large, _) = callgrind_total(&binary, name, system, 2 * n)?;
+        let ir = large.saturating_sub(small) as f64 / n as f64;
+        rows.push(Row {
+            name: name.to_owned(),
+            system: system.to_owned(),
+            ir: Some(ir),
+            allocations: Some(allocations),
+            median_ns: criterion_median(name, system),
+        });
+        eprintln!("{name} {system}: {ir:.0} Ir/op, {allocations} allocations/op");
+    }
+    let report = report(&rows);
+    let path = workspace_root().join("target/bench-report.md");
+    std::fs::write(&path, &report).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok((rows, report))
+}
+
+/// Formats the rows as a markdown table, clew beside the anchor.
+pub fn report(rows: &[Row]) -> String {
+    let mut out = String::from(
+        "| workload | clew Ir/op | opentelemetry Ir/op | Ir ratio | clew median | opentelemetry median | clew allocs/op | opentelemetry allocs/op |\n|---|---|---|---|---|---|---|---|\n",
+    );
+    let fmt_ns = |v: Option<f64>| v.map_or("–".to_owned(), |ns| format!("{ns:.2} ns"));
+    let fmt =
+        |v: Option<f64>, digits: usize| v.map_or("–".to_owned(), |x| format!("{x:.digits$}"));
+    let mut names: Vec<&str> = rows.iter().map(|r| r.name.as_str()).collect();
+    names.dedup();
+    for name in names {
+        let get = |system: &str| rows.iter().find(|r| r.name == name && r.system == system);
+        let (Some(c), Some(o)) = (get("clew"), get("opentelemetry")) else {
+            continue;
+        };
+        let ratio = match (c.ir, o.ir) {
+            (Some(c), Some(o)) if c > 0.0 => format!("{:.1}× fewer", o / c),
+            _ => "–".to_owned(),
+        };
+        let _ = writeln!(
+            out,
+            "| `{name}` | {} | {} | {ratio} | {} | {} | {} | {} |",
+            fmt(c.ir, 0),
+            fmt(o.ir, 0),
+            fmt_ns(c.median_ns),
+            fmt_ns(o.median_ns),
+            fmt(c.allocations, 2),
+            fmt(o.allocations, 2),
+        );
+    }
+    for row in rows
+        .iter()
+        .filter(|r| r.system != "clew" && r.system != "opentelemetry")
+    {
+        let _ = writeln!(
+            out,
+            "| `{}` ({}) | {} | | | | | {} | |",
+            row.name,
+            row.system,
+            fmt(row.ir, 0),
+            fmt(row.allocations, 2)
+        );
+    }
+    out
+}
