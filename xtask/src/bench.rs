@@ -141,8 +141,12 @@ pub fn report(rows: &[Row]) -> String {
     let fmt_ns = |v: Option<f64>| v.map_or("–".to_owned(), |ns| format!("{ns:.2} ns"));
     let fmt =
         |v: Option<f64>, digits: usize| v.map_or("–".to_owned(), |x| format!("{x:.digits$}"));
-    let mut names: Vec<&str> = rows.iter().map(|r| r.name.as_str()).collect();
-    names.dedup();
+    let mut names: Vec<&str> = Vec::new();
+    for row in rows {
+        if !names.contains(&row.name.as_str()) {
+            names.push(&row.name);
+        }
+    }
     for name in names {
         let get = |system: &str| rows.iter().find(|r| r.name == name && r.system == system);
         let (Some(c), Some(o)) = (get("clew"), get("opentelemetry")) else {
@@ -177,4 +181,34 @@ pub fn report(rows: &[Row]) -> String {
         );
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(name: &str, system: &str, ir: f64) -> Row {
+        Row {
+            name: name.into(),
+            system: system.into(),
+            ir: Some(ir),
+            allocations: Some(0.0),
+            median_ns: Some(1.5),
+        }
+    }
+
+    #[test]
+    fn report_pairs_each_workload_once() {
+        let rows = [
+            row("a/x", "clew", 10.0),
+            row("a/x", "opentelemetry", 100.0),
+            row("b/y", "clew", 5.0),
+            row("b/y", "opentelemetry", 50.0),
+            row("a/x", "carrier-floor", 8.0),
+        ];
+        let report = report(&rows);
+        assert_eq!(report.matches("| `a/x` |").count(), 1, "{report}");
+        assert!(report.contains("| `a/x` | 10 | 100 | 10.0× fewer | 1.50 ns |"), "{report}");
+        assert!(report.contains("| `a/x` (carrier-floor) | 8 |"), "{report}");
+    }
 }

@@ -7,7 +7,12 @@
 //! obtained once outside the loop, static span names, root spans, and for
 //! propagation a fixed sampled remote span context injected into a new
 //! `HashMap<String, String>` and extracted back.
-#![warn(missing_docs)]
+#![warn(
+    missing_docs,
+    missing_debug_implementations,
+    unreachable_pub,
+    rust_2018_idioms
+)]
 
 use std::hint::black_box;
 
@@ -110,6 +115,7 @@ pub fn run(workload: &Workload, iterations: u64) -> bool {
 /// `HashMap<String, String>`, one 55-byte value stored under `traceparent`,
 /// the two lookups an extraction makes, and the drop. No implementation can
 /// go below this floor on this workload.
+#[inline]
 pub fn carrier_floor() -> impl FnMut() {
     move || {
         let mut carrier = std::collections::HashMap::<String, String>::new();
@@ -139,6 +145,7 @@ pub mod clew {
     }
 
     /// No SDK installed: `start("x")` then `end()`.
+    #[inline]
     pub fn noop_start_end() -> impl FnMut() {
         let tracer = global::tracer("bench");
         move || {
@@ -149,6 +156,7 @@ pub mod clew {
     }
 
     /// No SDK installed: `in_span("x", ..)`.
+    #[inline]
     pub fn noop_in_span() -> impl FnMut() {
         let tracer = global::tracer("bench");
         move || {
@@ -159,6 +167,7 @@ pub mod clew {
     }
 
     /// Inject into a new map, then extract from it.
+    #[inline]
     pub fn roundtrip() -> impl FnMut() {
         let cx = remote_context();
         move || {
@@ -169,6 +178,7 @@ pub mod clew {
     }
 
     /// Inject into a new map.
+    #[inline]
     pub fn inject() -> impl FnMut() {
         let cx = remote_context();
         move || {
@@ -179,6 +189,7 @@ pub mod clew {
     }
 
     /// Extract from a prepared map.
+    #[inline]
     pub fn extract() -> impl FnMut() {
         let mut carrier = HashMap::<String, String>::new();
         TraceContextPropagator.inject_context(&remote_context(), &mut carrier);
@@ -210,6 +221,7 @@ pub mod otel {
     }
 
     /// No provider installed: `start("x")` then `end()` on a `BoxedTracer`.
+    #[inline]
     pub fn noop_start_end() -> impl FnMut() {
         let tracer = global::tracer("bench");
         move || {
@@ -220,6 +232,7 @@ pub mod otel {
     }
 
     /// No provider installed: `in_span("x", ..)`.
+    #[inline]
     pub fn noop_in_span() -> impl FnMut() {
         let tracer = global::tracer("bench");
         move || {
@@ -230,6 +243,7 @@ pub mod otel {
     }
 
     /// Inject into a new map, then extract from it.
+    #[inline]
     pub fn roundtrip() -> impl FnMut() {
         let cx = remote_context();
         let propagator = TraceContextPropagator::new();
@@ -241,6 +255,7 @@ pub mod otel {
     }
 
     /// Inject into a new map.
+    #[inline]
     pub fn inject() -> impl FnMut() {
         let cx = remote_context();
         let propagator = TraceContextPropagator::new();
@@ -252,6 +267,7 @@ pub mod otel {
     }
 
     /// Extract from a prepared map.
+    #[inline]
     pub fn extract() -> impl FnMut() {
         let propagator = TraceContextPropagator::new();
         let mut carrier = HashMap::<String, String>::new();
