@@ -208,7 +208,10 @@ mod tests {
         ];
         let report = report(&rows);
         assert_eq!(report.matches("| `a/x` |").count(), 1, "{report}");
-        assert!(report.contains("| `a/x` | 10 | 100 | 10.0× fewer | 1.50 ns |"), "{report}");
+        assert!(
+            report.contains("| `a/x` | 10 | 100 | 10.0× fewer | 1.50 ns |"),
+            "{report}"
+        );
         assert!(report.contains("| `a/x` (carrier-floor) | 8 |"), "{report}");
     }
 }

@@ -64,3 +64,20 @@ fn default_global_propagator_is_w3c_trace_context_and_baggage() {
     global::text_map_propagator().inject_context(&cx, &mut carrier);
     assert_eq!(carrier["baggage"], "k=v");
 }
+
+#[test]
+fn the_noop_provider_forwards_the_parent() {
+    use clew_api::trace::{InstrumentationScope, NoopTracerProvider};
+    use std::sync::Arc;
+    let tracer = clew_api::Tracer::new(
+        Arc::new(NoopTracerProvider),
+        InstrumentationScope::new("off"),
+    );
+    let carrier: HashMap<String, String> = [("traceparent".to_owned(), PARENT.to_owned())].into();
+    let cx = propagation::extract_with_context(&Context::new(), &carrier);
+    let span = tracer.start_with_context("child", &cx);
+    assert!(!span.is_recording());
+    assert_eq!(span.span_context(), cx.span_context());
+    let root = tracer.span("root").root().start();
+    assert!(!root.span_context().is_valid());
+}

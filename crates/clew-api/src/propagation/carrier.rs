@@ -19,24 +19,28 @@ fn key_matches(candidate: &str, key: &str) -> bool {
     candidate.len() == key.len() && (candidate == key || candidate.eq_ignore_ascii_case(key))
 }
 
+/// The value of the first entry whose key matches `key` case-insensitively.
+fn scan<'a>(
+    entries: impl IntoIterator<Item = (&'a String, &'a String)>,
+    key: &str,
+) -> Option<&'a str> {
+    entries
+        .into_iter()
+        .find(|(k, _)| key_matches(k, key))
+        .map(|(_, v)| v.as_str())
+}
+
 impl<S: BuildHasher> Extractor for HashMap<String, String, S> {
     fn get(&self, key: &str) -> Option<&str> {
         // Header names are case-insensitive. A small carrier (the common case:
         // a few propagation fields) is scanned, which costs less than hashing;
         // a large one gets an exact hashed lookup first.
         if self.len() < SCAN_BELOW {
-            return self
-                .iter()
-                .find(|(k, _)| key_matches(k, key))
-                .map(|(_, v)| v.as_str());
+            return scan(self, key);
         }
-        match HashMap::get(self, key) {
-            Some(v) => Some(v.as_str()),
-            None => self
-                .iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case(key))
-                .map(|(_, v)| v.as_str()),
-        }
+        HashMap::get(self, key)
+            .map(String::as_str)
+            .or_else(|| scan(self, key))
     }
 
     fn keys(&self) -> Vec<&str> {
@@ -52,13 +56,9 @@ impl Injector for BTreeMap<String, String> {
 
 impl Extractor for BTreeMap<String, String> {
     fn get(&self, key: &str) -> Option<&str> {
-        match BTreeMap::get(self, key) {
-            Some(v) => Some(v.as_str()),
-            None => self
-                .iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case(key))
-                .map(|(_, v)| v.as_str()),
-        }
+        BTreeMap::get(self, key)
+            .map(String::as_str)
+            .or_else(|| scan(self, key))
     }
 
     fn keys(&self) -> Vec<&str> {

@@ -330,6 +330,23 @@ pub trait TracerProvider: Send + Sync + fmt::Debug + 'static {
     ) -> Span;
 }
 
+/// A provider that records nothing: every span is non-recording and carries
+/// its parent's context. It is what the API behaves like before an SDK is
+/// installed, available as a value for tests and for switching tracing off.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoopTracerProvider;
+
+impl TracerProvider for NoopTracerProvider {
+    fn start_span(
+        &self,
+        _scope: &Arc<InstrumentationScope>,
+        _start: SpanStart,
+        parent: &Context,
+    ) -> Span {
+        Span::non_recording(parent.span_context().clone())
+    }
+}
+
 /// The recording side of a span, implemented by an SDK.
 ///
 /// Every method takes `&self`: a span is shared between its owner and the

@@ -93,6 +93,35 @@ pub fn is_valid_value(value: &str) -> bool {
 
 use crate::propagation::trim_ows;
 
+/// Checks one member against the grammar.
+fn check_member(key: &str, value: &str) -> Result<(), TraceStateError> {
+    if !is_valid_key(key) {
+        return Err(TraceStateError::InvalidKey(key.to_owned()));
+    }
+    if !is_valid_value(value) {
+        return Err(TraceStateError::InvalidValue(value.to_owned()));
+    }
+    Ok(())
+}
+
+/// Appends `key=value` to a header, with a separating comma if needed.
+fn push_member(header: &mut String, key: &str, value: &str) {
+    if !header.is_empty() {
+        header.push(',');
+    }
+    header.push_str(key);
+    header.push('=');
+    header.push_str(value);
+}
+
+fn from_normalized(header: String) -> TraceState {
+    if header.is_empty() {
+        TraceState(None)
+    } else {
+        TraceState(Some(header.into()))
+    }
+}
+
 impl TraceState {
     /// The empty trace state.
     pub const NONE: TraceState = TraceState(None);
@@ -113,12 +142,7 @@ impl TraceState {
             let (key, value) = member
                 .split_once('=')
                 .ok_or_else(|| TraceStateError::InvalidMember(member.to_owned()))?;
-            if !is_valid_key(key) {
-                return Err(TraceStateError::InvalidKey(key.to_owned()));
-            }
-            if !is_valid_value(value) {
-                return Err(TraceStateError::InvalidValue(value.to_owned()));
-            }
+            check_member(key, value)?;
             count += 1;
             if count > MAX_MEMBERS {
                 return Err(TraceStateError::TooManyMembers(count));
@@ -126,39 +150,21 @@ impl TraceState {
             if Self::find(&normalized, key).is_some() {
                 return Err(TraceStateError::DuplicateKey(key.to_owned()));
             }
-            if !normalized.is_empty() {
-                normalized.push(',');
-            }
-            normalized.push_str(key);
-            normalized.push('=');
-            normalized.push_str(value);
+            push_member(&mut normalized, key, value);
         }
-        Ok(if normalized.is_empty() {
-            TraceState(None)
-        } else {
-            TraceState(Some(normalized.into()))
-        })
+        Ok(from_normalized(normalized))
     }
 
     /// Builds a trace state from key-value pairs, validating each.
     pub fn from_pairs<K: AsRef<str>, V: AsRef<str>>(
         pairs: impl IntoIterator<Item = (K, V)>,
     ) -> Result<TraceState, TraceStateError> {
+        // Each pair is checked on its own first, so that a value cannot smuggle
+        // in a `,` that the header parser would read as a separator.
         let mut header = String::new();
         for (k, v) in pairs {
-            let (k, v) = (k.as_ref(), v.as_ref());
-            if !is_valid_key(k) {
-                return Err(TraceStateError::InvalidKey(k.to_owned()));
-            }
-            if !is_valid_value(v) {
-                return Err(TraceStateError::InvalidValue(v.to_owned()));
-            }
-            if !header.is_empty() {
-                header.push(',');
-            }
-            header.push_str(k);
-            header.push('=');
-            header.push_str(v);
+            check_member(k.as_ref(), v.as_ref())?;
+            push_member(&mut header, k.as_ref(), v.as_ref());
         }
         Self::from_header(&header)
     }
@@ -203,24 +209,14 @@ impl TraceState {
     /// W3C requires of a modified key. When that makes 33 members, the
     /// right-most one is dropped.
     pub fn insert(&self, key: &str, value: &str) -> Result<TraceState, TraceStateError> {
-        if !is_valid_key(key) {
-            return Err(TraceStateError::InvalidKey(key.to_owned()));
-        }
-        if !is_valid_value(value) {
-            return Err(TraceStateError::InvalidValue(value.to_owned()));
-        }
+        check_member(key, value)?;
         let mut header = String::with_capacity(self.header().len() + key.len() + value.len() + 2);
-        header.push_str(key);
-        header.push('=');
-        header.push_str(value);
+        push_member(&mut header, key, value);
         // The new member is the first; the rest keep their order, up to the cap.
         for (k, v) in self.iter().filter(|(k, _)| *k != key).take(MAX_MEMBERS - 1) {
-            header.push(',');
-            header.push_str(k);
-            header.push('=');
-            header.push_str(v);
+            push_member(&mut header, k, v);
         }
-        Ok(TraceState(Some(header.into())))
+        Ok(from_normalized(header))
     }
 
     /// A new trace state without `key`.
@@ -230,18 +226,9 @@ impl TraceState {
         }
         let mut header = String::with_capacity(self.header().len());
         for (k, v) in self.iter().filter(|(k, _)| *k != key) {
-            if !header.is_empty() {
-                header.push(',');
-            }
-            header.push_str(k);
-            header.push('=');
-            header.push_str(v);
+            push_member(&mut header, k, v);
         }
-        if header.is_empty() {
-            TraceState(None)
-        } else {
-            TraceState(Some(header.into()))
-        }
+        from_normalized(header)
     }
 }
 
