@@ -1,0 +1,112 @@
+//! Trace and span id generation.
+
+use std::cell::Cell;
+use std::fmt;
+use std::hash::{BuildHasher, Hasher};
+
+use clew_api::trace::{SpanId, TraceId};
+
+/// Generates ids for new traces and spans. Implement it for vendor id
+/// formats; the default is [`RandomIdGenerator`].
+pub trait IdGenerator: Send + Sync + fmt::Debug + 'static {
+    /// A new, valid (non-zero) trace id.
+    fn new_trace_id(&self) -> TraceId;
+    /// A new, valid (non-zero) span id.
+    fn new_span_id(&self) -> SpanId;
+    /// True when trace ids are random in their right-most 7 bytes, which
+    /// sets the W3C Level 2 `random` flag on new traces.
+    fn trace_ids_are_random(&self) -> bool {
+        false
+    }
+}
+
+/// Random ids from a per-thread generator (wyrand), seeded from the
+/// standard library's per-process random keys: no lock, no system call.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RandomIdGenerator;
+
+thread_local! {
+    static STATE: Cell<u64> = const { Cell::new(0) };
+}
+
+fn seed() -> u64 {
+    // `RandomState` is seeded from the operating system once per process and
+    // perturbed per instance, so each thread starts somewhere different.
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(std::process::id().into());
+    hasher.finish() | 1
+}
+
+#[inline]
+fn next_u64() -> u64 {
+    STATE
+        .try_with(|state| {
+            let mut s = state.get();
+            if s == 0 {
+                s = seed();
+            }
+            s = s.wrapping_add(0xa076_1d64_78bd_642f);
+            state.set(s);
+            let t = u128::from(s) * u128::from(s ^ 0xe703_7ed1_a0b4_28db);
+            (t >> 64) as u64 ^ t as u64
+        })
+        .unwrap_or_else(|_| seed())
+}
+
+impl IdGenerator for RandomIdGenerator {
+    #[inline]
+    fn new_trace_id(&self) -> TraceId {
+        loop {
+            let id = TraceId::from_int((u128::from(next_u64()) << 64) | u128::from(next_u64()));
+            if id.is_valid() {
+                return id;
+            }
+        }
+    }
+
+    #[inline]
+    fn new_span_id(&self) -> SpanId {
+        loop {
+            let id = SpanId::from_int(next_u64());
+            if id.is_valid() {
+                return id;
+            }
+        }
+    }
+
+    fn trace_ids_are_random(&self) -> bool {
+        true
+    }
+}
+
+/// A random 64-bit number, for samplers and service instance ids.
+pub(crate) fn random_u64() -> u64 {
+    next_u64()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn ids_are_valid_and_distinct_across_threads() {
+        let mut seen = HashSet::new();
+        let handles: Vec<_> = (0..4)
+            .map(|_| {
+                std::thread::spawn(|| {
+                    (0..1000)
+                        .map(|_| RandomIdGenerator.new_span_id())
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        for h in handles {
+            for id in h.join().unwrap() {
+                assert!(id.is_valid());
+                assert!(seen.insert(id), "duplicate span id");
+            }
+        }
+        assert!(RandomIdGenerator.new_trace_id().is_valid());
+    }
+}

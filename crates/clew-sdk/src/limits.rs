@@ -1,0 +1,220 @@
+//! Span limits: how many attributes, events and links a span keeps, and how
+//! long attribute values may be. What is dropped is counted for export.
+
+use clew_api::{Array, KeyValue, StringValue, Value};
+
+use crate::env::Env;
+
+/// Limits applied to every recorded span.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SpanLimits {
+    /// Attributes per span (default 128).
+    pub max_attributes_per_span: u32,
+    /// Characters per string attribute value, array elements included (default: no limit).
+    pub max_attribute_value_length: Option<usize>,
+    /// Events per span (default 128).
+    pub max_events_per_span: u32,
+    /// Links per span (default 128).
+    pub max_links_per_span: u32,
+    /// Attributes per event (default 128).
+    pub max_attributes_per_event: u32,
+    /// Attributes per link (default 128).
+    pub max_attributes_per_link: u32,
+}
+
+impl Default for SpanLimits {
+    fn default() -> Self {
+        SpanLimits {
+            max_attributes_per_span: 128,
+            max_attribute_value_length: None,
+            max_events_per_span: 128,
+            max_links_per_span: 128,
+            max_attributes_per_event: 128,
+            max_attributes_per_link: 128,
+        }
+    }
+}
+
+fn count(env: &Env, name: &str) -> Option<u32> {
+    env.u64(name).map(|n| u32::try_from(n).unwrap_or(u32::MAX))
+}
+
+impl SpanLimits {
+    /// The limits from `OTEL_SPAN_*`, `OTEL_EVENT_*`, `OTEL_LINK_*` and the
+    /// general `OTEL_ATTRIBUTE_*` variables; span-specific ones win over the
+    /// general ones, and both over the defaults.
+    pub fn from_env(env: &Env) -> SpanLimits {
+        let d = SpanLimits::default();
+        let general_count = count(env, "OTEL_ATTRIBUTE_COUNT_LIMIT");
+        let general_length = env.usize("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT");
+        SpanLimits {
+            max_attributes_per_span: count(env, "OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT")
+                .or(general_count)
+                .unwrap_or(d.max_attributes_per_span),
+            max_attribute_value_length: env
+                .usize("OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT")
+                .or(general_length),
+            max_events_per_span: count(env, "OTEL_SPAN_EVENT_COUNT_LIMIT")
+                .unwrap_or(d.max_events_per_span),
+            max_links_per_span: count(env, "OTEL_SPAN_LINK_COUNT_LIMIT")
+                .unwrap_or(d.max_links_per_span),
+            max_attributes_per_event: count(env, "OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT")
+                .or(general_count)
+                .unwrap_or(d.max_attributes_per_event),
+            max_attributes_per_link: count(env, "OTEL_LINK_ATTRIBUTE_COUNT_LIMIT")
+                .or(general_count)
+                .unwrap_or(d.max_attributes_per_link),
+        }
+    }
+}
+
+/// Truncates `s` to at most `max` characters, on a character boundary.
+fn truncate_str(s: &StringValue, max: usize) -> Option<StringValue> {
+    let text = s.as_str();
+    if text.len() <= max {
+        // Fewer bytes than the limit means fewer characters too.
+        return None;
+    }
+    let cut = text.char_indices().nth(max).map(|(i, _)| i)?;
+    Some(StringValue::from(text[..cut].to_owned()))
+}
+
+/// Applies the value-length limit to one value, in place.
+pub(crate) fn truncate_value(value: &mut Value, max: Option<usize>) {
+    let Some(max) = max else { return };
+    match value {
+        Value::String(s) => {
+            if let Some(t) = truncate_str(s, max) {
+                *s = t;
+            }
+        }
+        Value::Array(Array::String(items)) => {
+            for item in items.iter_mut() {
+                if let Some(t) = truncate_str(item, max) {
+                    *item = t;
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Sets `kv` in `attributes` (replacing a same-key entry) within `max`
+/// entries; returns false when it had to be dropped.
+pub(crate) fn set_attribute(
+    attributes: &mut Vec<KeyValue>,
+    mut kv: KeyValue,
+    max: u32,
+    length: Option<usize>,
+) -> bool {
+    truncate_value(&mut kv.value, length);
+    if let Some(existing) = attributes.iter_mut().find(|a| a.key == kv.key) {
+        existing.value = kv.value;
+        return true;
+    }
+    if attributes.len() >= max as usize {
+        return false;
+    }
+    attributes.push(kv);
+    true
+}
+
+/// Applies the limits to a list given whole (at span start, or to an event
+/// or link): later duplicates replace earlier ones, extra entries are
+/// dropped. Returns how many were dropped. The list is left untouched when
+/// nothing needs to change, which is the common case.
+pub(crate) fn limit_attributes(
+    attributes: &mut Vec<KeyValue>,
+    max: u32,
+    length: Option<usize>,
+) -> u32 {
+    let has_duplicates = attributes
+        .iter()
+        .enumerate()
+        .any(|(i, a)| attributes[..i].iter().any(|b| b.key == a.key));
+    if !has_duplicates && attributes.len() <= max as usize {
+        if length.is_some() {
+            for kv in attributes.iter_mut() {
+                truncate_value(&mut kv.value, length);
+            }
+        }
+        return 0;
+    }
+    let mut kept = Vec::with_capacity(attributes.len().min(max as usize));
+    let mut dropped = 0;
+    for kv in attributes.drain(..) {
+        if !set_attribute(&mut kept, kv, max, length) {
+            dropped += 1;
+        }
+    }
+    *attributes = kept;
+    dropped
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_precedence() {
+        let env = Env::from_pairs([
+            ("OTEL_ATTRIBUTE_COUNT_LIMIT", "10"),
+            ("OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", "5"),
+            ("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", "7"),
+            ("OTEL_SPAN_EVENT_COUNT_LIMIT", "3"),
+            ("OTEL_SPAN_LINK_COUNT_LIMIT", "2"),
+            ("OTEL_LINK_ATTRIBUTE_COUNT_LIMIT", "1"),
+        ]);
+        let l = SpanLimits::from_env(&env);
+        assert_eq!(l.max_attributes_per_span, 5, "span-specific wins");
+        assert_eq!(l.max_attributes_per_event, 10, "general applies");
+        assert_eq!(l.max_attributes_per_link, 1);
+        assert_eq!(l.max_attribute_value_length, Some(7));
+        assert_eq!(l.max_events_per_span, 3);
+        assert_eq!(l.max_links_per_span, 2);
+        let l = SpanLimits::from_env(&Env::from_pairs([
+            ("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", "7"),
+            ("OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT", "3"),
+        ]));
+        assert_eq!(l.max_attribute_value_length, Some(3));
+        assert_eq!(
+            SpanLimits::from_env(&Env::from_pairs([("X", "1")])),
+            SpanLimits::default()
+        );
+    }
+
+    #[test]
+    fn truncation_respects_characters() {
+        let mut v = Value::from("héllo wörld");
+        truncate_value(&mut v, Some(4));
+        assert_eq!(v.as_str(), Some("héll"));
+        let mut v = Value::from(vec!["ab", "日本語テキスト"]);
+        truncate_value(&mut v, Some(3));
+        assert_eq!(
+            v,
+            Value::from(vec![
+                StringValue::from("ab"),
+                StringValue::from("日本語".to_owned())
+            ])
+        );
+        let mut v = Value::from(12345i64);
+        truncate_value(&mut v, Some(1));
+        assert_eq!(v, Value::I64(12345));
+    }
+
+    #[test]
+    fn limits_and_duplicates() {
+        let mut attrs = vec![
+            KeyValue::new("a", 1),
+            KeyValue::new("b", 2),
+            KeyValue::new("a", 3),
+            KeyValue::new("c", 4),
+        ];
+        assert_eq!(limit_attributes(&mut attrs, 2, None), 1);
+        assert_eq!(attrs, vec![KeyValue::new("a", 3), KeyValue::new("b", 2)]);
+        let mut attrs = vec![KeyValue::new("a", 1)];
+        assert_eq!(limit_attributes(&mut attrs, 0, None), 1);
+        assert!(attrs.is_empty());
+    }
+}

@@ -1,0 +1,432 @@
+//! The tracer provider: where spans start, are sampled and are handed to
+//! processors.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use clew_api::global::{self, GlobalError};
+use clew_api::trace::{
+    InstrumentationScope, Span, SpanContext, SpanId, SpanStart, TraceFlags, Tracer, TracerProvider,
+};
+use clew_api::Context;
+
+use crate::env::Env;
+use crate::export::SpanExporter;
+use crate::id::{IdGenerator, RandomIdGenerator};
+use crate::limits::{limit_attributes, SpanLimits};
+use crate::processor::{
+    BatchConfig, BatchSpanProcessor, ProcessorError, ProcessorStats, SimpleSpanProcessor,
+    SpanProcessor,
+};
+use crate::resource::Resource;
+use crate::sampler::{sampler_from_env, Sampler, SamplingDecision, SamplingParameters};
+use crate::shutdown::ShutdownGuard;
+use crate::span::{link_from, SdkSpan, SpanData, SpanEvents};
+
+pub(crate) struct ProviderShared {
+    pub(crate) resource: Arc<Resource>,
+    pub(crate) limits: SpanLimits,
+    sampler: Arc<dyn Sampler>,
+    id_generator: Box<dyn IdGenerator>,
+    random_ids: bool,
+    processors: Vec<Box<dyn SpanProcessor>>,
+    is_shutdown: AtomicBool,
+    disabled: bool,
+}
+
+impl ProviderShared {
+    pub(crate) fn on_end(&self, data: SpanData) {
+        match self.processors.as_slice() {
+            [] => {}
+            [only] => only.on_end(data),
+            [rest @ .., last] => {
+                for p in rest {
+                    p.on_end(data.clone());
+                }
+                last.on_end(data);
+            }
+        }
+    }
+}
+
+/// The SDK's tracer provider. Cheap to clone; clones share everything.
+///
+/// ```
+/// use clew_sdk::{export::InMemoryExporter, SdkTracerProvider};
+///
+/// let exporter = InMemoryExporter::new();
+/// let provider = SdkTracerProvider::builder()
+///     .with_simple_exporter(exporter.clone())
+///     .build();
+/// provider.tracer("example").in_span("work", |_| {});
+/// assert_eq!(exporter.finished_spans().len(), 1);
+/// ```
+#[derive(Clone)]
+pub struct SdkTracerProvider {
+    shared: Arc<ProviderShared>,
+}
+
+impl fmt::Debug for SdkTracerProvider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SdkTracerProvider")
+            .field("resource", &self.shared.resource)
+            .field("sampler", &self.shared.sampler.description())
+            .field("limits", &self.shared.limits)
+            .field("processors", &self.shared.processors)
+            .field("disabled", &self.shared.disabled)
+            .finish()
+    }
+}
+
+/// Why a provider's flush or shutdown was incomplete.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct ShutdownError {
+    /// Each processor's error, in order.
+    pub errors: Vec<ProcessorError>,
+}
+
+impl ShutdownError {
+    /// Spans that were not exported, over all processors.
+    pub fn spans_lost(&self) -> u64 {
+        self.errors
+            .iter()
+            .map(|e| match e {
+                ProcessorError::Timeout { spans_lost } => *spans_lost,
+                _ => 0,
+            })
+            .sum()
+    }
+}
+
+impl fmt::Display for ShutdownError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let parts: Vec<String> = self.errors.iter().map(ToString::to_string).collect();
+        write!(f, "{}", parts.join("; "))
+    }
+}
+
+impl std::error::Error for ShutdownError {}
+
+impl SdkTracerProvider {
+    /// A builder; configuration not given in code comes from the environment.
+    pub fn builder() -> SdkTracerProviderBuilder {
+        SdkTracerProviderBuilder {
+            env: Env::process(),
+            resource: None,
+            sampler: None,
+            id_generator: None,
+            limits: None,
+            processors: Vec::new(),
+            pending_batch: Vec::new(),
+        }
+    }
+
+    /// A tracer for the scope `name`.
+    pub fn tracer(&self, name: impl Into<Cow<'static, str>>) -> Tracer {
+        self.tracer_with_scope(InstrumentationScope::new(name))
+    }
+
+    /// A tracer for a full scope.
+    pub fn tracer_with_scope(&self, scope: InstrumentationScope) -> Tracer {
+        Tracer::new(Arc::new(self.clone()), scope)
+    }
+
+    /// The resource every span of this provider is exported with.
+    pub fn resource(&self) -> &Resource {
+        &self.shared.resource
+    }
+
+    /// The sampler's description.
+    pub fn sampler_description(&self) -> String {
+        self.shared.sampler.description()
+    }
+
+    /// The span limits in use.
+    pub fn limits(&self) -> SpanLimits {
+        self.shared.limits
+    }
+
+    /// True when `OTEL_SDK_DISABLED` turned this provider into a no-op.
+    pub fn is_disabled(&self) -> bool {
+        self.shared.disabled
+    }
+
+    /// Each processor's counters, in order.
+    pub fn processor_stats(&self) -> Vec<ProcessorStats> {
+        self.shared
+            .processors
+            .iter()
+            .filter_map(|p| p.stats())
+            .collect()
+    }
+
+    /// Exports everything ended so far, within `timeout` overall.
+    pub fn force_flush(&self, timeout: Duration) -> Result<(), ShutdownError> {
+        let deadline = Instant::now() + timeout;
+        let errors: Vec<ProcessorError> = self
+            .shared
+            .processors
+            .iter()
+            .filter_map(|p| {
+                p.force_flush(deadline.saturating_duration_since(Instant::now()))
+                    .err()
+            })
+            .collect();
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ShutdownError { errors })
+        }
+    }
+
+    /// Flushes and shuts every processor down, within `timeout` overall.
+    /// Afterwards spans are non-recording (they still carry the trace).
+    /// A second call returns an error.
+    pub fn shutdown(&self, timeout: Duration) -> Result<(), ShutdownError> {
+        if self.shared.is_shutdown.swap(true, Ordering::AcqRel) {
+            return Err(ShutdownError {
+                errors: vec![ProcessorError::AlreadyShutdown],
+            });
+        }
+        let deadline = Instant::now() + timeout;
+        let errors: Vec<ProcessorError> = self
+            .shared
+            .processors
+            .iter()
+            .filter_map(|p| {
+                p.shutdown(deadline.saturating_duration_since(Instant::now()))
+                    .err()
+            })
+            .collect();
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ShutdownError { errors })
+        }
+    }
+
+    /// A guard that shuts this provider down, within `timeout`, when dropped.
+    pub fn shutdown_guard(&self, timeout: Duration) -> ShutdownGuard {
+        ShutdownGuard::new(self.clone(), timeout)
+    }
+
+    /// Installs this provider as the global one (`clew_api::global`), so that
+    /// every `global::tracer` records through it.
+    pub fn install_global(&self) -> Result<(), GlobalError> {
+        global::set_tracer_provider(Arc::new(self.clone()))
+    }
+}
+
+impl TracerProvider for SdkTracerProvider {
+    fn start_span(
+        &self,
+        scope: &Arc<InstrumentationScope>,
+        start: SpanStart,
+        parent: &Context,
+    ) -> Span {
+        let shared = &self.shared;
+        let parent_sc = parent.span_context();
+        if shared.disabled
+            || parent.is_telemetry_suppressed()
+            || shared.is_shutdown.load(Ordering::Relaxed)
+        {
+            return Span::non_recording(parent_sc.clone());
+        }
+        let (trace_id, base_flags) = if parent_sc.is_valid() {
+            (parent_sc.trace_id(), parent_sc.trace_flags())
+        } else {
+            let flags = TraceFlags::NONE.with_random(shared.random_ids);
+            (shared.id_generator.new_trace_id(), flags)
+        };
+        let result = shared.sampler.should_sample(&SamplingParameters {
+            parent,
+            trace_id,
+            name: &start.name,
+            kind: start.kind,
+            attributes: &start.attributes,
+            links: &start.links,
+        });
+        let span_id = shared.id_generator.new_span_id();
+        let sampled = result.decision == SamplingDecision::RecordAndSample;
+        let trace_state = result
+            .trace_state
+            .unwrap_or_else(|| parent_sc.trace_state().clone());
+        let context = SpanContext::new(
+            trace_id,
+            span_id,
+            base_flags.with_sampled(sampled),
+            false,
+            trace_state,
+        );
+        if result.decision == SamplingDecision::Drop {
+            return Span::non_recording(context);
+        }
+        let limits = shared.limits;
+        let mut attributes = start.attributes;
+        attributes.extend(result.attributes);
+        let dropped_attributes_count = limit_attributes(
+            &mut attributes,
+            limits.max_attributes_per_span,
+            limits.max_attribute_value_length,
+        );
+        let link_count = start.links.len();
+        let links: Vec<_> = start
+            .links
+            .into_iter()
+            .take(limits.max_links_per_span as usize)
+            .map(|l| link_from(l, &limits))
+            .collect();
+        let start_time = start.start_time.unwrap_or_else(SystemTime::now);
+        let mut data = SpanData {
+            span_context: context,
+            parent_span_id: if parent_sc.is_valid() {
+                parent_sc.span_id()
+            } else {
+                SpanId::INVALID
+            },
+            parent_is_remote: parent_sc.is_remote(),
+            name: start.name,
+            kind: start.kind,
+            start_time,
+            end_time: start_time,
+            attributes,
+            dropped_attributes_count,
+            events: SpanEvents::default(),
+            dropped_events_count: 0,
+            dropped_links_count: (link_count - links.len()) as u32,
+            links,
+            status: clew_api::Status::Unset,
+            scope: Arc::clone(scope),
+        };
+        for p in &shared.processors {
+            p.on_start(&mut data, parent);
+        }
+        Span::new(Arc::new(SdkSpan::new(data, Arc::clone(&self.shared))))
+    }
+}
+
+/// Builds an [`SdkTracerProvider`].
+pub struct SdkTracerProviderBuilder {
+    env: Env,
+    resource: Option<Resource>,
+    sampler: Option<Arc<dyn Sampler>>,
+    id_generator: Option<Box<dyn IdGenerator>>,
+    limits: Option<SpanLimits>,
+    processors: Vec<Box<dyn SpanProcessor>>,
+    pending_batch: Vec<(usize, Box<dyn SpanExporter>, Option<BatchConfig>)>,
+}
+
+impl fmt::Debug for SdkTracerProviderBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SdkTracerProviderBuilder")
+            .field("env", &self.env)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SdkTracerProviderBuilder {
+    /// Reads configuration from `env` instead of the process environment.
+    pub fn with_env(mut self, env: Env) -> Self {
+        self.env = env;
+        self
+    }
+
+    /// Sets the resource (default: [`Resource::builder`] from the environment).
+    pub fn with_resource(mut self, resource: Resource) -> Self {
+        self.resource = Some(resource);
+        self
+    }
+
+    /// Sets the sampler (default: `OTEL_TRACES_SAMPLER`, else parent-based always-on).
+    pub fn with_sampler(mut self, sampler: impl Sampler + 'static) -> Self {
+        self.sampler = Some(Arc::new(sampler));
+        self
+    }
+
+    /// Sets the id generator (default: [`RandomIdGenerator`]).
+    pub fn with_id_generator(mut self, generator: impl IdGenerator) -> Self {
+        self.id_generator = Some(Box::new(generator));
+        self
+    }
+
+    /// Sets the span limits (default: from the environment).
+    pub fn with_span_limits(mut self, limits: SpanLimits) -> Self {
+        self.limits = Some(limits);
+        self
+    }
+
+    /// Adds a processor; spans go to every processor, in order.
+    pub fn with_span_processor(mut self, processor: impl SpanProcessor) -> Self {
+        self.processors.push(Box::new(processor));
+        self
+    }
+
+    /// Adds a [`SimpleSpanProcessor`] for `exporter`.
+    pub fn with_simple_exporter(self, exporter: impl SpanExporter) -> Self {
+        self.with_span_processor(SimpleSpanProcessor::new(exporter))
+    }
+
+    /// Adds a [`BatchSpanProcessor`] for `exporter`, configured from the
+    /// environment (`OTEL_BSP_*`).
+    pub fn with_batch_exporter(mut self, exporter: impl SpanExporter) -> Self {
+        self.pending_batch
+            .push((self.processors.len(), Box::new(exporter), None));
+        self
+    }
+
+    /// Adds a [`BatchSpanProcessor`] for `exporter` with `config`.
+    pub fn with_batch_exporter_config(
+        mut self,
+        exporter: impl SpanExporter,
+        config: BatchConfig,
+    ) -> Self {
+        self.pending_batch
+            .push((self.processors.len(), Box::new(exporter), Some(config)));
+        self
+    }
+
+    /// Builds the provider. With `OTEL_SDK_DISABLED=true` it records nothing
+    /// (spans still propagate context) and starts no thread.
+    pub fn build(self) -> SdkTracerProvider {
+        let env = self.env;
+        let disabled = env.bool("OTEL_SDK_DISABLED");
+        let mut processors = self.processors;
+        if !disabled {
+            // Insert batch processors where they were added, once the
+            // environment that configures them is known.
+            for (offset, (index, exporter, config)) in self.pending_batch.into_iter().enumerate() {
+                let config = config.unwrap_or_else(|| BatchConfig::from_env(&env));
+                let processor = BatchSpanProcessor::builder(exporter)
+                    .with_config(config)
+                    .build();
+                processors.insert((index + offset).min(processors.len()), Box::new(processor));
+            }
+        }
+        let resource = Arc::new(
+            self.resource
+                .unwrap_or_else(|| Resource::builder().with_env(env.clone()).build()),
+        );
+        for p in &processors {
+            p.set_resource(&resource);
+        }
+        let id_generator = self
+            .id_generator
+            .unwrap_or_else(|| Box::new(RandomIdGenerator));
+        SdkTracerProvider {
+            shared: Arc::new(ProviderShared {
+                resource,
+                limits: self.limits.unwrap_or_else(|| SpanLimits::from_env(&env)),
+                sampler: self.sampler.unwrap_or_else(|| sampler_from_env(&env)),
+                random_ids: id_generator.trace_ids_are_random(),
+                id_generator,
+                processors: if disabled { Vec::new() } else { processors },
+                is_shutdown: AtomicBool::new(false),
+                disabled,
+            }),
+        }
+    }
+}

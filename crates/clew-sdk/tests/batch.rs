@@ -1,0 +1,282 @@
+//! The batch processor: export on size and on delay, drops when full,
+//! exact accounting, failed exports, flush and shutdown.
+#![allow(clippy::unwrap_used)] // reason: a failed unwrap is the test failing
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use clew_sdk::env::Env;
+use clew_sdk::processor::{
+    BatchConfig, BatchSpanProcessor, ProcessorError, ProcessorStats, SpanProcessor,
+};
+use clew_sdk::SdkTracerProvider;
+use common::{ChannelExporter, Discard, FlakyExporter, GatedExporter};
+
+fn invariant(s: &ProcessorStats) {
+    assert_eq!(s.created, s.exported + s.dropped + s.queued, "{s:?}");
+}
+
+#[test]
+fn exports_when_the_batch_is_full_without_waiting_for_the_delay() {
+    let (exporter, rx) = ChannelExporter::new();
+    let config = BatchConfig::default()
+        .with_scheduled_delay(Duration::from_secs(3600))
+        .with_max_export_batch_size(10);
+    let p = SdkTracerProvider::builder()
+        .with_env(Env::from_pairs([("X", "1")]))
+        .with_batch_exporter_config(exporter, config)
+        .build();
+    let tracer = p.tracer("t");
+    for _ in 0..10 {
+        tracer.start("x").end();
+    }
+    let batch = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("exported on size");
+    assert_eq!(batch.len(), 10);
+    p.shutdown(Duration::from_secs(5)).unwrap();
+}
+
+#[test]
+fn exports_after_the_schedule_delay() {
+    let (exporter, rx) = ChannelExporter::new();
+    let config = BatchConfig::default().with_scheduled_delay(Duration::from_millis(50));
+    let p = SdkTracerProvider::builder()
+        .with_env(Env::from_pairs([("X", "1")]))
+        .with_batch_exporter_config(exporter, config)
+        .build();
+    p.tracer("t").start("lonely").end();
+    let batch = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("exported on the timer");
+    assert_eq!(batch[0].name, "lonely");
+    p.shutdown(Duration::from_secs(5)).unwrap();
+}
+
+#[test]
+fn config_from_the_environment_and_code_wins() {
+    let env = Env::from_pairs([
+        ("OTEL_BSP_MAX_QUEUE_SIZE", "100"),
+        ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "500"),
+        ("OTEL_BSP_SCHEDULE_DELAY", "250"),
+        ("OTEL_BSP_EXPORT_TIMEOUT", "0"),
+    ]);
+    let c = BatchConfig::from_env(&env);
+    assert_eq!(c.max_queue_size, 100);
+    assert_eq!(c.max_export_batch_size, 100, "never above the queue size");
+    assert_eq!(c.scheduled_delay, Duration::from_millis(250));
+    assert_eq!(c.export_timeout, Duration::MAX, "0 means no limit");
+    let bad = BatchConfig::from_env(&Env::from_pairs([
+        ("OTEL_BSP_MAX_QUEUE_SIZE", "0"),
+        ("OTEL_BSP_SCHEDULE_DELAY", "soon"),
+    ]));
+    assert_eq!(bad, BatchConfig::default());
+    let p = BatchSpanProcessor::builder(Discard)
+        .with_env(env)
+        .with_config(BatchConfig::default().with_max_queue_size(7))
+        .build();
+    assert_eq!(p.config().max_queue_size, 7);
+}
+
+#[test]
+fn a_full_queue_drops_never_blocks_and_counts_exactly() {
+    let exporter = GatedExporter::default();
+    let config = BatchConfig::default()
+        .with_max_queue_size(8)
+        .with_max_export_batch_size(4)
+        .with_scheduled_delay(Duration::from_secs(3600));
+    let processor = Arc::new(
+        BatchSpanProcessor::builder(exporter.clone())
+            .with_config(config)
+            .build(),
+    );
+    let p = SdkTracerProvider::builder()
+        .with_env(Env::from_pairs([("X", "1")]))
+        .with_span_processor(ArcProcessor(processor.clone()))
+        .build();
+    let tracer = p.tracer("t");
+    for _ in 0..4 {
+        tracer.start("x").end();
+    }
+    exporter.wait_entered(1); // the worker now holds 4 spans and is stuck
+    for _ in 0..20 {
+        tracer.start("x").end(); // never blocks
+    }
+    let s = processor.stats().unwrap();
+    invariant(&s);
+    assert_eq!(s.created, 24);
+    assert_eq!(s.queued, 12, "4 in flight + 8 queued");
+    assert_eq!(s.dropped, 12);
+    exporter.open();
+    p.force_flush(Duration::from_secs(10)).unwrap();
+    let s = processor.stats().unwrap();
+    invariant(&s);
+    assert_eq!(s.exported, 12);
+    assert_eq!(s.queued, 0);
+    assert_eq!(*exporter.exported.lock().unwrap(), 12);
+}
+
+#[test]
+fn failed_exports_are_counted_as_dropped() {
+    let flaky = Arc::new(FlakyExporter::default());
+    let config = BatchConfig::default().with_max_export_batch_size(5);
+    let processor = Arc::new(
+        BatchSpanProcessor::builder(ArcExporter(flaky.clone()))
+            .with_config(config)
+            .build(),
+    );
+    let p = SdkTracerProvider::builder()
+        .with_env(Env::from_pairs([("X", "1")]))
+        .with_span_processor(ArcProcessor(processor.clone()))
+        .build();
+    for _ in 0..20 {
+        p.tracer("t").start("x").end();
+        // Flushing each time makes batches, and so failures, deterministic.
+        if processor.stats().unwrap().queued >= 5 {
+            p.force_flush(Duration::from_secs(10)).unwrap();
+        }
+    }
+    p.force_flush(Duration::from_secs(10)).unwrap();
+    let s = processor.stats().unwrap();
+    invariant(&s);
+    assert_eq!(s.created, 20);
+    assert_eq!(s.exported, *flaky.accepted.lock().unwrap() as u64);
+    assert!(s.failed_exports >= 1, "{s:?}");
+    assert_eq!(s.dropped, 20 - s.exported);
+}
+
+#[test]
+fn accounting_is_exact_under_concurrency() {
+    let config = BatchConfig::default()
+        .with_max_queue_size(64)
+        .with_max_export_batch_size(16);
+    let processor = Arc::new(
+        BatchSpanProcessor::builder(Discard)
+            .with_config(config)
+            .build(),
+    );
+    let p = SdkTracerProvider::builder()
+        .with_env(Env::from_pairs([("X", "1")]))
+        .with_span_processor(ArcProcessor(processor.clone()))
+        .build();
+    let stop = Arc::new(AtomicBool::new(false));
+    let producers: Vec<_> = (0..3)
+        .map(|_| {
+            let tracer = p.tracer("t");
+            std::thread::spawn(move || {
+                for _ in 0..20_000 {
+                    tracer.start("x").end();
+                }
+            })
+        })
+        .collect();
+    let checker = {
+        let processor = processor.clone();
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut checks = 0;
+            while !stop.load(Ordering::Relaxed) {
+                invariant(&processor.stats().unwrap());
+                checks += 1;
+            }
+            checks
+        })
+    };
+    for t in producers {
+        t.join().unwrap();
+    }
+    p.shutdown(Duration::from_secs(10)).unwrap();
+    stop.store(true, Ordering::Relaxed);
+    assert!(checker.join().unwrap() > 0);
+    let s = processor.stats().unwrap();
+    invariant(&s);
+    assert_eq!(s.created, 60_000);
+    assert_eq!(s.queued, 0);
+}
+
+#[test]
+fn shutdown_exports_everything_queued_then_refuses() {
+    let (exporter, rx) = ChannelExporter::new();
+    let config = BatchConfig::default().with_scheduled_delay(Duration::from_secs(3600));
+    let processor = BatchSpanProcessor::builder(exporter)
+        .with_config(config)
+        .build();
+    let p = SdkTracerProvider::builder()
+        .with_env(Env::from_pairs([("X", "1")]))
+        .with_span_processor(processor)
+        .build();
+    for _ in 0..1000 {
+        p.tracer("t").start("x").end();
+    }
+    p.shutdown(Duration::from_secs(10)).unwrap();
+    let total: usize = rx.try_iter().map(|b| b.len()).sum();
+    assert_eq!(total, 1000);
+    let stats = p.processor_stats()[0];
+    assert_eq!(stats.exported, 1000);
+}
+
+#[test]
+fn flush_and_shutdown_honour_their_timeout_when_the_exporter_hangs() {
+    let exporter = GatedExporter::default(); // never opened
+    let config = BatchConfig::default().with_max_export_batch_size(1);
+    let processor = BatchSpanProcessor::builder(exporter.clone())
+        .with_config(config)
+        .build();
+    let p = SdkTracerProvider::builder()
+        .with_env(Env::from_pairs([("X", "1")]))
+        .with_span_processor(processor)
+        .build();
+    for _ in 0..3 {
+        p.tracer("t").start("x").end();
+    }
+    exporter.wait_entered(1);
+    let started = std::time::Instant::now();
+    let err = p.force_flush(Duration::from_millis(200)).unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(err.spans_lost(), 3);
+    let started = std::time::Instant::now();
+    let err = p.shutdown(Duration::from_millis(200)).unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(
+        err.spans_lost(),
+        3,
+        "shutdown says how many spans were lost"
+    );
+    assert!(matches!(err.errors[0], ProcessorError::Timeout { .. }));
+}
+
+/// Lets a test keep a handle on a processor it gives to the provider.
+#[derive(Debug)]
+struct ArcProcessor(Arc<BatchSpanProcessor>);
+
+impl SpanProcessor for ArcProcessor {
+    fn on_end(&self, span: clew_sdk::SpanData) {
+        self.0.on_end(span)
+    }
+    fn force_flush(&self, timeout: Duration) -> Result<(), ProcessorError> {
+        self.0.force_flush(timeout)
+    }
+    fn shutdown(&self, timeout: Duration) -> Result<(), ProcessorError> {
+        self.0.shutdown(timeout)
+    }
+    fn stats(&self) -> Option<ProcessorStats> {
+        self.0.stats()
+    }
+}
+
+#[derive(Debug)]
+struct ArcExporter(Arc<FlakyExporter>);
+
+impl clew_sdk::export::SpanExporter for ArcExporter {
+    fn export(
+        &self,
+        batch: Vec<clew_sdk::SpanData>,
+        resource: &clew_sdk::Resource,
+        timeout: Duration,
+    ) -> Result<(), clew_sdk::export::ExportError> {
+        self.0.export(batch, resource, timeout)
+    }
+}

@@ -1,0 +1,97 @@
+//! Exporters that misbehave on purpose.
+#![allow(dead_code, unreachable_pub)]
+
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+
+use clew_sdk::export::{ExportError, SpanExporter};
+use clew_sdk::{Resource, SpanData};
+
+/// Reports each export on a channel, so tests wait for exports without sleeping.
+#[derive(Debug)]
+pub struct ChannelExporter(pub Mutex<Sender<Vec<SpanData>>>);
+
+impl ChannelExporter {
+    pub fn new() -> (ChannelExporter, Receiver<Vec<SpanData>>) {
+        let (tx, rx) = mpsc::channel();
+        (ChannelExporter(Mutex::new(tx)), rx)
+    }
+}
+
+impl SpanExporter for ChannelExporter {
+    fn export(&self, batch: Vec<SpanData>, _: &Resource, _: Duration) -> Result<(), ExportError> {
+        let _ = self.0.lock().unwrap().send(batch);
+        Ok(())
+    }
+}
+
+/// Blocks every export until the gate opens (or forever).
+#[derive(Debug, Clone, Default)]
+pub struct GatedExporter {
+    gate: Arc<(Mutex<bool>, Condvar)>,
+    pub exported: Arc<Mutex<usize>>,
+    pub entered: Arc<(Mutex<usize>, Condvar)>,
+}
+
+impl GatedExporter {
+    pub fn open(&self) {
+        *self.gate.0.lock().unwrap() = true;
+        self.gate.1.notify_all();
+    }
+
+    /// Waits until an export call has started.
+    pub fn wait_entered(&self, n: usize) {
+        let (lock, cv) = &*self.entered;
+        let mut entered = lock.lock().unwrap();
+        while *entered < n {
+            entered = cv.wait_timeout(entered, Duration::from_secs(10)).unwrap().0;
+        }
+    }
+}
+
+impl SpanExporter for GatedExporter {
+    fn export(&self, batch: Vec<SpanData>, _: &Resource, _: Duration) -> Result<(), ExportError> {
+        {
+            let (lock, cv) = &*self.entered;
+            *lock.lock().unwrap() += 1;
+            cv.notify_all();
+        }
+        let (lock, cv) = &*self.gate;
+        let mut open = lock.lock().unwrap();
+        while !*open {
+            open = cv.wait(open).unwrap();
+        }
+        *self.exported.lock().unwrap() += batch.len();
+        Ok(())
+    }
+}
+
+/// Fails every other export.
+#[derive(Debug, Default)]
+pub struct FlakyExporter {
+    pub calls: Mutex<usize>,
+    pub accepted: Mutex<usize>,
+}
+
+impl SpanExporter for FlakyExporter {
+    fn export(&self, batch: Vec<SpanData>, _: &Resource, _: Duration) -> Result<(), ExportError> {
+        let mut calls = self.calls.lock().unwrap();
+        *calls += 1;
+        if *calls % 2 == 0 {
+            return Err(ExportError::failed("collector said 503"));
+        }
+        *self.accepted.lock().unwrap() += batch.len();
+        Ok(())
+    }
+}
+
+/// Drops what it is given.
+#[derive(Debug, Default)]
+pub struct Discard;
+
+impl SpanExporter for Discard {
+    fn export(&self, _: Vec<SpanData>, _: &Resource, _: Duration) -> Result<(), ExportError> {
+        Ok(())
+    }
+}

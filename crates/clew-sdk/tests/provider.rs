@@ -1,0 +1,387 @@
+//! The provider, spans, limits, samplers and resource, through the public API.
+#![allow(clippy::unwrap_used)] // reason: a failed unwrap is the test failing
+
+mod common;
+
+use std::time::{Duration, SystemTime};
+
+use clew_api::propagation::{TextMapPropagator, TraceContextPropagator};
+use clew_api::trace::{
+    Link, SpanContext, SpanId, SpanKind, Status, TraceFlags, TraceId, TraceState,
+};
+use clew_api::{Context, KeyValue, Value};
+use clew_sdk::env::Env;
+use clew_sdk::export::InMemoryExporter;
+use clew_sdk::sampler::*;
+use clew_sdk::{Resource, SdkTracerProvider, SpanLimits};
+
+fn provider(exporter: &InMemoryExporter) -> SdkTracerProvider {
+    SdkTracerProvider::builder()
+        .with_env(Env::from_pairs([("OTEL_SERVICE_NAME", "test-service")]))
+        .with_simple_exporter(exporter.clone())
+        .build()
+}
+
+#[test]
+fn records_everything_the_api_is_told() {
+    let exporter = InMemoryExporter::new();
+    let p = provider(&exporter);
+    let tracer = p.tracer_with_scope(
+        clew_api::trace::InstrumentationScope::builder("orders")
+            .with_version("1.0.0")
+            .build(),
+    );
+    let other = tracer.start("other");
+    let link_sc = other.span_context().clone();
+    drop(other);
+    let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+    let span = tracer
+        .span("order.charge_payment")
+        .with_kind(SpanKind::Client)
+        .with_attributes([
+            KeyValue::new("payment.provider", "stripe"),
+            KeyValue::new("order.items", 3),
+        ])
+        .with_link(Link::new(link_sc.clone(), vec![KeyValue::new("k", "v")]))
+        .with_start_time(at)
+        .start();
+    span.set_attribute(KeyValue::new("payment.amount_cents", 4999));
+    span.add_event(
+        "payment.authorized",
+        vec![KeyValue::new("payment.charge_id", "ch_1")],
+    );
+    span.set_status(Status::error("card declined"));
+    span.update_name("order.charge");
+    span.end_with_timestamp(at + Duration::from_millis(25));
+
+    let s = exporter.span("order.charge").unwrap();
+    assert_eq!(s.kind, SpanKind::Client);
+    assert_eq!(
+        s.attribute("payment.provider"),
+        Some(&Value::from("stripe"))
+    );
+    assert_eq!(s.attribute("payment.amount_cents"), Some(&Value::I64(4999)));
+    assert_eq!(s.events.len(), 1);
+    assert_eq!(s.events[0].name, "payment.authorized");
+    assert_eq!(s.links[0].span_context, link_sc);
+    assert_eq!(s.status, Status::error("card declined"));
+    assert_eq!(s.start_time, at);
+    assert_eq!(s.duration(), Duration::from_millis(25));
+    assert_eq!(s.scope.name, "orders");
+    assert_eq!(s.scope.version.as_deref(), Some("1.0.0"));
+    assert!(s.span_context.is_sampled());
+    assert!(
+        s.span_context.trace_flags().is_random(),
+        "new traces get the W3C random flag"
+    );
+    assert_eq!(
+        exporter.resource().unwrap().get("service.name"),
+        Some(&Value::from("test-service"))
+    );
+}
+
+#[test]
+fn parents_local_and_remote() {
+    let exporter = InMemoryExporter::new();
+    let p = provider(&exporter);
+    let tracer = p.tracer("t");
+    let carrier: std::collections::HashMap<String, String> = [
+        (
+            "traceparent".to_owned(),
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".to_owned(),
+        ),
+        ("tracestate".to_owned(), "vendor=x".to_owned()),
+    ]
+    .into();
+    let remote = TraceContextPropagator.extract_with_context(&Context::new(), &carrier);
+    remote.in_scope(|| {
+        tracer.in_span("server", |_| tracer.start("child").end());
+    });
+    let server = exporter.span("server").unwrap();
+    let child = exporter.span("child").unwrap();
+    assert_eq!(
+        server.span_context.trace_id().to_string(),
+        "4bf92f3577b34da6a3ce929d0e0e4736"
+    );
+    assert_eq!(server.parent_span_id.to_string(), "00f067aa0ba902b7");
+    assert!(server.parent_is_remote);
+    assert_eq!(server.span_context.trace_state().get("vendor"), Some("x"));
+    assert_eq!(child.parent_span_id, server.span_context.span_id());
+    assert!(!child.parent_is_remote);
+    assert_ne!(child.span_context.span_id(), server.span_context.span_id());
+}
+
+#[test]
+fn limits_drop_and_count() {
+    let exporter = InMemoryExporter::new();
+    let mut limits = SpanLimits::default();
+    limits.max_attributes_per_span = 2;
+    limits.max_events_per_span = 1;
+    limits.max_links_per_span = 1;
+    limits.max_attributes_per_event = 1;
+    limits.max_attributes_per_link = 1;
+    limits.max_attribute_value_length = Some(3);
+    let p = SdkTracerProvider::builder()
+        .with_env(Env::from_pairs([("X", "1")]))
+        .with_span_limits(limits)
+        .with_simple_exporter(exporter.clone())
+        .build();
+    let sc = SpanContext::new(
+        TraceId::from_int(1),
+        SpanId::from_int(1),
+        TraceFlags::SAMPLED,
+        false,
+        TraceState::NONE,
+    );
+    let span = p
+        .tracer("t")
+        .span("s")
+        .with_attributes([
+            KeyValue::new("a", "abcdef"),
+            KeyValue::new("b", 1),
+            KeyValue::new("c", 2),
+        ])
+        .with_links([
+            Link::new(
+                sc.clone(),
+                vec![KeyValue::new("x", 1), KeyValue::new("y", 2)],
+            ),
+            Link::new(sc.clone(), vec![]),
+        ])
+        .start();
+    span.set_attribute(KeyValue::new("a", "überlang"));
+    span.set_attribute(KeyValue::new("d", 1));
+    span.add_event("e1", vec![KeyValue::new("x", 1), KeyValue::new("y", 2)]);
+    span.add_event("e2", vec![]);
+    span.add_link(sc, vec![]);
+    drop(span);
+    let s = exporter.span("s").unwrap();
+    assert_eq!(s.attributes.len(), 2);
+    assert_eq!(
+        s.attribute("a"),
+        Some(&Value::from("übe")),
+        "truncated on a character boundary"
+    );
+    assert_eq!(s.dropped_attributes_count, 2);
+    assert_eq!(s.events.len(), 1);
+    assert_eq!(s.dropped_events_count, 1);
+    assert_eq!(s.events[0].dropped_attributes_count, 1);
+    assert_eq!(s.links.len(), 1);
+    assert_eq!(s.dropped_links_count, 2);
+    assert_eq!(s.links[0].dropped_attributes_count, 1);
+}
+
+#[test]
+fn limits_from_the_environment() {
+    let exporter = InMemoryExporter::new();
+    let p = SdkTracerProvider::builder()
+        .with_env(Env::from_pairs([
+            ("OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", "1"),
+            ("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", "2"),
+        ]))
+        .with_simple_exporter(exporter.clone())
+        .build();
+    p.tracer("t")
+        .span("s")
+        .with_attributes([KeyValue::new("a", "xyz"), KeyValue::new("b", 1)])
+        .start()
+        .end();
+    let s = exporter.span("s").unwrap();
+    assert_eq!(s.attributes, vec![KeyValue::new("a", "xy")]);
+    assert_eq!(s.dropped_attributes_count, 1);
+}
+
+#[test]
+fn unsampled_spans_propagate_and_record_only_spans_are_not_exported() {
+    let exporter = InMemoryExporter::new();
+    let p = SdkTracerProvider::builder()
+        .with_env(Env::from_pairs([("X", "1")]))
+        .with_sampler(AlwaysOff)
+        .with_simple_exporter(exporter.clone())
+        .build();
+    let span = p.tracer("t").start("dropped");
+    assert!(!span.is_recording());
+    assert!(
+        span.span_context().is_valid(),
+        "a new span id and trace id even when dropped"
+    );
+    assert!(!span.span_context().is_sampled());
+    drop(span);
+    assert!(exporter.finished_spans().is_empty());
+
+    #[derive(Debug)]
+    struct RecordOnly;
+    impl Sampler for RecordOnly {
+        fn should_sample(&self, _: &SamplingParameters<'_>) -> SamplingResult {
+            SamplingResult::new(SamplingDecision::RecordOnly)
+        }
+        fn description(&self) -> String {
+            "RecordOnly".into()
+        }
+    }
+    let p = SdkTracerProvider::builder()
+        .with_env(Env::from_pairs([("X", "1")]))
+        .with_sampler(RecordOnly)
+        .with_simple_exporter(exporter.clone())
+        .build();
+    let span = p.tracer("t").start("recorded");
+    assert!(span.is_recording());
+    assert!(!span.span_context().is_sampled());
+    drop(span);
+    assert!(
+        exporter.finished_spans().is_empty(),
+        "not sampled, not exported"
+    );
+}
+
+#[derive(Debug)]
+struct PriorityCustomer(TraceIdRatioBased);
+
+impl Sampler for PriorityCustomer {
+    fn should_sample(&self, p: &SamplingParameters<'_>) -> SamplingResult {
+        if p.attributes
+            .iter()
+            .any(|kv| kv.key == "customer.tier" && kv.value.as_str() == Some("enterprise"))
+        {
+            let ts = p
+                .parent
+                .span_context()
+                .trace_state()
+                .insert("priority", "1")
+                .unwrap();
+            return SamplingResult::new(SamplingDecision::RecordAndSample)
+                .with_attributes([KeyValue::new("sampling.reason", "enterprise-customer")])
+                .with_trace_state(ts);
+        }
+        self.0.should_sample(p)
+    }
+    fn description(&self) -> String {
+        "PriorityCustomerSampler".into()
+    }
+}
+
+#[test]
+fn a_custom_sampler_adds_attributes_and_trace_state() {
+    let exporter = InMemoryExporter::new();
+    let p = SdkTracerProvider::builder()
+        .with_env(Env::from_pairs([("X", "1")]))
+        .with_sampler(ParentBased::new(PriorityCustomer(TraceIdRatioBased::new(
+            0.0,
+        ))))
+        .with_simple_exporter(exporter.clone())
+        .build();
+    let tracer = p.tracer("t");
+    tracer
+        .span("free")
+        .with_attribute(KeyValue::new("customer.tier", "free"))
+        .start()
+        .end();
+    tracer
+        .span("enterprise")
+        .with_attribute(KeyValue::new("customer.tier", "enterprise"))
+        .in_span(|_| tracer.start("child").end());
+    let names: Vec<_> = exporter
+        .finished_spans()
+        .into_iter()
+        .map(|s| s.name.into_owned())
+        .collect();
+    assert_eq!(names, ["child", "enterprise"]);
+    let e = exporter.span("enterprise").unwrap();
+    assert_eq!(
+        e.attribute("sampling.reason"),
+        Some(&Value::from("enterprise-customer"))
+    );
+    assert_eq!(e.span_context.trace_state().get("priority"), Some("1"));
+    let child = exporter.span("child").unwrap();
+    assert_eq!(
+        child.span_context.trace_state().get("priority"),
+        Some("1"),
+        "children inherit the trace state"
+    );
+}
+
+#[test]
+fn sdk_disabled_records_nothing_but_propagates() {
+    let exporter = InMemoryExporter::new();
+    let p = SdkTracerProvider::builder()
+        .with_env(Env::from_pairs([("OTEL_SDK_DISABLED", "TRUE")]))
+        .with_simple_exporter(exporter.clone())
+        .build();
+    assert!(p.is_disabled());
+    let parent = Context::new().with_remote_span_context(SpanContext::new(
+        TraceId::from_int(9),
+        SpanId::from_int(9),
+        TraceFlags::SAMPLED,
+        true,
+        TraceState::NONE,
+    ));
+    let span = p.tracer("t").start_with_context("x", &parent);
+    assert!(!span.is_recording());
+    assert_eq!(span.span_context(), parent.span_context());
+    drop(span);
+    assert!(exporter.finished_spans().is_empty());
+}
+
+#[test]
+fn sampler_from_the_environment() {
+    let exporter = InMemoryExporter::new();
+    let p = SdkTracerProvider::builder()
+        .with_env(Env::from_pairs([("OTEL_TRACES_SAMPLER", "always_off")]))
+        .with_simple_exporter(exporter.clone())
+        .build();
+    assert_eq!(p.sampler_description(), "AlwaysOffSampler");
+    p.tracer("t").start("x").end();
+    assert!(exporter.finished_spans().is_empty());
+}
+
+#[test]
+fn fan_out_to_several_processors() {
+    let a = InMemoryExporter::new();
+    let b = InMemoryExporter::new();
+    let p = SdkTracerProvider::builder()
+        .with_env(Env::from_pairs([("X", "1")]))
+        .with_simple_exporter(a.clone())
+        .with_batch_exporter(b.clone())
+        .build();
+    p.tracer("t").start("both").end();
+    p.force_flush(Duration::from_secs(5)).unwrap();
+    assert_eq!(a.finished_spans().len(), 1);
+    assert_eq!(b.finished_spans().len(), 1);
+    let stats = p.processor_stats();
+    assert_eq!(stats.len(), 2);
+    assert!(stats.iter().all(|s| s.created == 1 && s.exported == 1));
+}
+
+#[test]
+fn shutdown_is_once_and_stops_recording() {
+    let exporter = InMemoryExporter::new();
+    let p = provider(&exporter);
+    let tracer = p.tracer("t");
+    p.shutdown(Duration::from_secs(5)).unwrap();
+    assert!(
+        p.shutdown(Duration::from_secs(1)).is_err(),
+        "a second shutdown is an error"
+    );
+    let span = tracer.start("late");
+    assert!(!span.is_recording());
+}
+
+#[test]
+fn a_given_resource_is_used_as_is() {
+    let exporter = InMemoryExporter::new();
+    let p = SdkTracerProvider::builder()
+        .with_resource(Resource::new([KeyValue::new("service.name", "given")]))
+        .with_simple_exporter(exporter.clone())
+        .build();
+    p.tracer("t").start("x").end();
+    assert_eq!(exporter.resource().unwrap().len(), 1);
+}
+
+#[test]
+fn suppressed_context_records_nothing() {
+    let exporter = InMemoryExporter::new();
+    let p = provider(&exporter);
+    let cx = Context::new().with_telemetry_suppressed();
+    let span = p.tracer("t").start_with_context("exporter-internal", &cx);
+    assert!(!span.is_recording());
+}
