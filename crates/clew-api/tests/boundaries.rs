@@ -98,12 +98,18 @@ fn spawn_on_a_handle_from_outside_the_runtime() {
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
-    let handle = tracer.in_span("outside", |_| {
+    let (handle, blocking) = tracer.in_span("outside", |_| {
         let t = tracer.clone();
-        rt::tokio::spawn_on(rt.handle(), async move { t.start("on_handle").end() })
+        let t2 = tracer.clone();
+        (
+            rt::tokio::spawn_on(rt.handle(), async move { t.start("on_handle").end() }),
+            rt::tokio::spawn_blocking_on(rt.handle(), move || t2.start("blocking_on_handle").end()),
+        )
     });
     rt.block_on(handle).unwrap();
+    rt.block_on(blocking).unwrap();
     assert_child_of(&rec.get("on_handle"), &rec.get("outside"));
+    assert_child_of(&rec.get("blocking_on_handle"), &rec.get("outside"));
 }
 
 #[test]

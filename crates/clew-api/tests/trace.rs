@@ -170,6 +170,16 @@ fn record_error_adds_an_exception_event_with_the_source_chain() {
             .value,
         Value::from("custom")
     );
+    tracer.in_span("with_backtrace", |span| {
+        span.record_error_with_backtrace(&Io)
+    });
+    let bt = rec.get("with_backtrace").events[0].attributes[2]
+        .value
+        .to_string();
+    assert!(
+        bt.starts_with("trace::Io: connection reset\n\nStack backtrace:"),
+        "{bt}"
+    );
     // `dyn Error` works too.
     let boxed: Box<dyn Error> = Box::new(Io);
     tracer.in_span("dyn", |span| span.record_error(&*boxed));

@@ -76,6 +76,38 @@ pub const WORKLOADS: &[Workload] = &[
         name: "propagation_inject_extract/roundtrip",
         system: "carrier-floor",
     },
+    Workload {
+        name: "sdk_span_sampled_4attr/discard_processor",
+        system: "clew",
+    },
+    Workload {
+        name: "sdk_span_sampled_4attr/discard_processor",
+        system: "opentelemetry",
+    },
+    Workload {
+        name: "sdk_span_sampled_4attr/batch",
+        system: "clew",
+    },
+    Workload {
+        name: "sdk_span_sampled_4attr/batch",
+        system: "opentelemetry",
+    },
+    Workload {
+        name: "sdk_span_not_sampled/always_off",
+        system: "clew",
+    },
+    Workload {
+        name: "sdk_span_not_sampled/always_off",
+        system: "opentelemetry",
+    },
+    Workload {
+        name: "nested_3/in_span",
+        system: "clew",
+    },
+    Workload {
+        name: "nested_3/in_span",
+        system: "opentelemetry",
+    },
 ];
 
 /// Runs `iterations` of the named workload. Returns false for an unknown name.
@@ -106,6 +138,24 @@ pub fn run(workload: &Workload, iterations: u64) -> bool {
         ("propagation_inject_extract/roundtrip", "carrier-floor") => {
             repeat(iterations, carrier_floor())
         }
+        ("sdk_span_sampled_4attr/discard_processor", "clew") => {
+            repeat(iterations, sdk::clew_4attr(sdk::ClewPipeline::Discard))
+        }
+        ("sdk_span_sampled_4attr/discard_processor", "opentelemetry") => {
+            repeat(iterations, sdk::otel_4attr(sdk::OtelPipeline::Discard))
+        }
+        ("sdk_span_sampled_4attr/batch", "clew") => {
+            repeat(iterations, sdk::clew_4attr(sdk::ClewPipeline::Batch))
+        }
+        ("sdk_span_sampled_4attr/batch", "opentelemetry") => {
+            repeat(iterations, sdk::otel_4attr(sdk::OtelPipeline::Batch))
+        }
+        ("sdk_span_not_sampled/always_off", "clew") => repeat(iterations, sdk::clew_not_sampled()),
+        ("sdk_span_not_sampled/always_off", "opentelemetry") => {
+            repeat(iterations, sdk::otel_not_sampled())
+        }
+        ("nested_3/in_span", "clew") => repeat(iterations, sdk::clew_nested_3()),
+        ("nested_3/in_span", "opentelemetry") => repeat(iterations, sdk::otel_nested_3()),
         _ => return false,
     }
     true
@@ -277,6 +327,8 @@ pub mod otel {
         }
     }
 }
+
+pub mod sdk;
 
 /// One no-op span, out of line, for reading its machine code (`objdump`).
 #[inline(never)]

@@ -11,7 +11,7 @@ use clew_api::trace::{SpanId, TraceId};
 use clew_api::{Array, Status, Value};
 
 use crate::resource::Resource;
-use crate::span::SpanData;
+use crate::span::{FinishedSpan, SpanData};
 
 /// Why an export failed.
 #[derive(Debug)]
@@ -60,7 +60,7 @@ pub trait SpanExporter: Send + Sync + fmt::Debug + 'static {
     /// Exports a batch of sampled spans.
     fn export(
         &self,
-        batch: Vec<SpanData>,
+        batch: Vec<FinishedSpan>,
         resource: &Resource,
         timeout: Duration,
     ) -> Result<(), ExportError>;
@@ -79,7 +79,7 @@ pub trait SpanExporter: Send + Sync + fmt::Debug + 'static {
 impl<E: SpanExporter + ?Sized> SpanExporter for Box<E> {
     fn export(
         &self,
-        batch: Vec<SpanData>,
+        batch: Vec<FinishedSpan>,
         resource: &Resource,
         timeout: Duration,
     ) -> Result<(), ExportError> {
@@ -146,7 +146,7 @@ impl InMemoryExporter {
 impl SpanExporter for InMemoryExporter {
     fn export(
         &self,
-        batch: Vec<SpanData>,
+        batch: Vec<FinishedSpan>,
         resource: &Resource,
         _timeout: Duration,
     ) -> Result<(), ExportError> {
@@ -154,7 +154,7 @@ impl SpanExporter for InMemoryExporter {
         if inner.shut_down {
             return Err(ExportError::Shutdown);
         }
-        inner.spans.extend(batch);
+        inner.spans.extend(batch.iter().map(FinishedSpan::to_data));
         inner.batches += 1;
         if inner.resource.as_ref() != Some(resource) {
             inner.resource = Some(resource.clone());
@@ -261,10 +261,11 @@ fn flush_pending(
 impl SpanExporter for ConsoleExporter {
     fn export(
         &self,
-        batch: Vec<SpanData>,
+        batch: Vec<FinishedSpan>,
         resource: &Resource,
         _timeout: Duration,
     ) -> Result<(), ExportError> {
+        let batch: Vec<SpanData> = batch.iter().map(FinishedSpan::to_data).collect();
         let mut state = self.lock();
         if state.shut_down {
             return Err(ExportError::Shutdown);

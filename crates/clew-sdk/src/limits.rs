@@ -100,6 +100,14 @@ pub(crate) fn truncate_value(value: &mut Value, max: Option<usize>) {
     }
 }
 
+/// Key equality that rejects most different keys without a `memcmp` call:
+/// attribute keys of the same length usually differ in their last byte.
+#[inline]
+fn same_key(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    a.len() == b.len() && a.last() == b.last() && a == b
+}
+
 /// Sets `kv` in `attributes` (replacing a same-key entry) within `max`
 /// entries; returns false when it had to be dropped.
 pub(crate) fn set_attribute(
@@ -109,7 +117,10 @@ pub(crate) fn set_attribute(
     length: Option<usize>,
 ) -> bool {
     truncate_value(&mut kv.value, length);
-    if let Some(existing) = attributes.iter_mut().find(|a| a.key == kv.key) {
+    if let Some(existing) = attributes
+        .iter_mut()
+        .find(|a| same_key(a.key.as_str(), kv.key.as_str()))
+    {
         existing.value = kv.value;
         return true;
     }
@@ -124,16 +135,8 @@ pub(crate) fn set_attribute(
 /// or link): later duplicates replace earlier ones, extra entries are
 /// dropped. Returns how many were dropped. The list is left untouched when
 /// nothing needs to change, which is the common case.
-pub(crate) fn limit_attributes(
-    attributes: &mut Vec<KeyValue>,
-    max: u32,
-    length: Option<usize>,
-) -> u32 {
-    let has_duplicates = attributes
-        .iter()
-        .enumerate()
-        .any(|(i, a)| attributes[..i].iter().any(|b| b.key == a.key));
-    if !has_duplicates && attributes.len() <= max as usize {
+pub(crate) fn limit_attributes(attributes: &mut Vec<KeyValue>, max: u32, length: Option<usize>) -> u32 {
+    if attributes.len() <= max as usize && !has_duplicate_keys(attributes) {
         if length.is_some() {
             for kv in attributes.iter_mut() {
                 truncate_value(&mut kv.value, length);
@@ -150,6 +153,14 @@ pub(crate) fn limit_attributes(
     }
     *attributes = kept;
     dropped
+}
+
+/// True when two attributes share a key.
+fn has_duplicate_keys(attributes: &[KeyValue]) -> bool {
+    attributes
+        .iter()
+        .enumerate()
+        .any(|(i, a)| attributes[..i].iter().any(|b| same_key(b.key.as_str(), a.key.as_str())))
 }
 
 #[cfg(test)]

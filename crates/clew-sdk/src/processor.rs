@@ -16,7 +16,7 @@ use crate::diagnostics::{self, Diagnostic};
 use crate::env::Env;
 use crate::export::{ExportError, SpanExporter};
 use crate::resource::Resource;
-use crate::span::SpanData;
+use crate::span::{FinishedSpan, SpanData};
 
 /// Why a flush or shutdown did not fully succeed.
 #[derive(Debug)]
@@ -77,8 +77,9 @@ pub trait SpanProcessor: Send + Sync + fmt::Debug + 'static {
     /// Called when a recording span starts; it may add to the span's data.
     fn on_start(&self, _span: &mut SpanData, _parent: &Context) {}
 
+
     /// Called when a recording span ends. Must not block.
-    fn on_end(&self, span: SpanData);
+    fn on_end(&self, span: FinishedSpan);
 
     /// Exports everything received so far, within `timeout`.
     fn force_flush(&self, timeout: Duration) -> Result<(), ProcessorError>;
@@ -129,8 +130,8 @@ impl SimpleSpanProcessor {
 }
 
 impl SpanProcessor for SimpleSpanProcessor {
-    fn on_end(&self, span: SpanData) {
-        if !span.span_context.is_sampled() {
+    fn on_end(&self, span: FinishedSpan) {
+        if !span.span_context().is_sampled() {
             return;
         }
         let exporter = lock(&self.exporter);
@@ -264,7 +265,7 @@ impl BatchConfig {
 }
 
 struct BatchState {
-    queue: Vec<SpanData>,
+    queue: Vec<FinishedSpan>,
     stats: ProcessorStats,
     /// Drops not yet reported to the diagnostics channel (the worker
     /// reports them, so a full queue never contends on the channel's lock).
@@ -427,8 +428,8 @@ fn deadline_after(timeout: Duration) -> Instant {
 }
 
 impl SpanProcessor for BatchSpanProcessor {
-    fn on_end(&self, span: SpanData) {
-        if !span.span_context.is_sampled() {
+    fn on_end(&self, span: FinishedSpan) {
+        if !span.span_context().is_sampled() {
             return;
         }
         let shared = &*self.shared;
@@ -530,7 +531,7 @@ impl Drop for BatchSpanProcessor {
 
 fn worker_loop(shared: &BatchShared) {
     let config = shared.config;
-    let mut spare: Vec<SpanData> = Vec::with_capacity(config.max_queue_size.min(4096));
+    let mut spare: Vec<FinishedSpan> = Vec::with_capacity(config.max_queue_size.min(4096));
     let mut next_export = Instant::now() + config.scheduled_delay;
     loop {
         let mut st = lock(&shared.state);
@@ -570,7 +571,7 @@ fn worker_loop(shared: &BatchShared) {
         let resource = shared.resource.get().cloned().unwrap_or_default();
         while !spare.is_empty() {
             let take = spare.len().min(config.max_export_batch_size);
-            let batch: Vec<SpanData> = spare.drain(..take).collect();
+            let batch: Vec<FinishedSpan> = spare.drain(..take).collect();
             let result = shared
                 .exporter
                 .export(batch, &resource, config.export_timeout);

@@ -24,7 +24,7 @@ use crate::processor::{
 use crate::resource::Resource;
 use crate::sampler::{sampler_from_env, Sampler, SamplingDecision, SamplingParameters};
 use crate::shutdown::ShutdownGuard;
-use crate::span::{link_from, SdkSpan, SpanData, SpanEvents};
+use crate::span::{link_from, FinishedSpan, SdkSpan, SpanData, SpanEvents};
 
 pub(crate) struct ProviderShared {
     pub(crate) resource: Arc<Resource>,
@@ -38,16 +38,9 @@ pub(crate) struct ProviderShared {
 }
 
 impl ProviderShared {
-    pub(crate) fn on_end(&self, data: SpanData) {
-        match self.processors.as_slice() {
-            [] => {}
-            [only] => only.on_end(data),
-            [rest @ .., last] => {
-                for p in rest {
-                    p.on_end(data.clone());
-                }
-                last.on_end(data);
-            }
+    pub(crate) fn on_end(&self, span: &FinishedSpan) {
+        for p in &self.processors {
+            p.on_end(span.clone());
         }
     }
 }
@@ -267,21 +260,27 @@ impl TracerProvider for SdkTracerProvider {
         }
         let limits = shared.limits;
         let mut attributes = start.attributes;
-        attributes.extend(result.attributes);
+        if !result.attributes.is_empty() {
+            attributes.extend(result.attributes);
+        }
         let dropped_attributes_count = limit_attributes(
             &mut attributes,
             limits.max_attributes_per_span,
             limits.max_attribute_value_length,
         );
         let link_count = start.links.len();
-        let links: Vec<_> = start
-            .links
-            .into_iter()
-            .take(limits.max_links_per_span as usize)
-            .map(|l| link_from(l, &limits))
-            .collect();
+        let links: Vec<_> = if start.links.is_empty() {
+            Vec::new()
+        } else {
+            start
+                .links
+                .into_iter()
+                .take(limits.max_links_per_span as usize)
+                .map(|l| link_from(l, &limits))
+                .collect()
+        };
         let start_time = start.start_time.unwrap_or_else(SystemTime::now);
-        let mut data = SpanData {
+        let data = SpanData {
             span_context: context,
             parent_span_id: if parent_sc.is_valid() {
                 parent_sc.span_id()
@@ -302,10 +301,15 @@ impl TracerProvider for SdkTracerProvider {
             status: clew_api::Status::Unset,
             scope: Arc::clone(scope),
         };
-        for p in &shared.processors {
-            p.on_start(&mut data, parent);
+        let span = Arc::new(SdkSpan::new(data, Arc::clone(&self.shared)));
+        if !shared.processors.is_empty() {
+            span.on_start(|data| {
+                for p in &shared.processors {
+                    p.on_start(data, parent);
+                }
+            });
         }
-        Span::new(Arc::new(SdkSpan::new(data, Arc::clone(&self.shared))))
+        Span::new(span)
     }
 }
 

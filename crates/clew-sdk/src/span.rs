@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::ops::Deref;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::SystemTime;
 
 use clew_api::trace::{
@@ -127,19 +127,23 @@ impl SpanData {
     }
 }
 
-/// The SDK's recording span: the data under a mutex until the span ends,
-/// then handed to the provider's processors.
+/// The SDK's recording span. Its data lives in this one allocation from
+/// start to export: processors and exporters receive a [`FinishedSpan`]
+/// handle to it, so a span is never copied on its way out.
 pub(crate) struct SdkSpan {
     context: SpanContext,
-    data: Mutex<Option<SpanData>>,
+    live: Mutex<Live>,
     provider: Arc<ProviderShared>,
+}
+
+struct Live {
+    data: SpanData,
+    ended: bool,
 }
 
 impl fmt::Debug for SdkSpan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SdkSpan")
-            .field("context", &self.context)
-            .finish_non_exhaustive()
+        f.debug_struct("SdkSpan").field("context", &self.context).finish_non_exhaustive()
     }
 }
 
@@ -147,17 +151,83 @@ impl SdkSpan {
     pub(crate) fn new(data: SpanData, provider: Arc<ProviderShared>) -> SdkSpan {
         SdkSpan {
             context: data.span_context.clone(),
-            data: Mutex::new(Some(data)),
+            live: Mutex::new(Live { data, ended: false }),
             provider,
         }
     }
 
+    fn lock(&self) -> MutexGuard<'_, Live> {
+        self.live.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Runs `f` on the data unless the span has ended.
     #[inline]
     fn with(&self, f: impl FnOnce(&mut SpanData, &ProviderShared)) {
-        let mut guard = self.data.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(data) = guard.as_mut() {
-            f(data, &self.provider);
+        let mut live = self.lock();
+        if !live.ended {
+            f(&mut live.data, &self.provider);
         }
+    }
+
+    /// Gives processors a chance to change the data of a span that just started.
+    pub(crate) fn on_start(&self, f: impl FnOnce(&mut SpanData)) {
+        f(&mut self.lock().data)
+    }
+
+    /// Marks the span ended; true the first time.
+    fn finish(&self, timestamp: Option<SystemTime>) -> bool {
+        let mut live = self.lock();
+        if live.ended {
+            return false;
+        }
+        live.ended = true;
+        live.data.end_time = timestamp.unwrap_or_else(SystemTime::now);
+        true
+    }
+}
+
+/// A span that has ended, as processors and exporters receive it: a cheap
+/// handle (cloning it copies a pointer) to the span's data, which no longer
+/// changes.
+#[derive(Clone)]
+pub struct FinishedSpan(Arc<SdkSpan>);
+
+impl FinishedSpan {
+    /// The span's data.
+    pub fn data(&self) -> SpanDataRef<'_> {
+        SpanDataRef(self.0.lock())
+    }
+
+    /// The span's identity, without touching its data.
+    pub fn span_context(&self) -> &SpanContext {
+        &self.0.context
+    }
+
+    /// A copy of the data, to keep beyond the export.
+    pub fn to_data(&self) -> SpanData {
+        self.data().clone()
+    }
+}
+
+impl fmt::Debug for FinishedSpan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("FinishedSpan").field(&*self.data()).finish()
+    }
+}
+
+/// Read access to a finished span's data (see [`FinishedSpan::data`]).
+pub struct SpanDataRef<'a>(MutexGuard<'a, Live>);
+
+impl Deref for SpanDataRef<'_> {
+    type Target = SpanData;
+    fn deref(&self) -> &SpanData {
+        &self.0.data
+    }
+}
+
+impl fmt::Debug for SpanDataRef<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0.data, f)
     }
 }
 
@@ -181,10 +251,7 @@ impl SpanBackend for SdkSpan {
     }
 
     fn is_recording(&self) -> bool {
-        self.data
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .is_some()
+        !self.lock().ended
     }
 
     fn set_attribute(&self, attribute: KeyValue) {
@@ -254,15 +321,19 @@ impl SpanBackend for SdkSpan {
         self.with(|data, _| data.name = name)
     }
 
+    /// Without the owning reference the span cannot be queued: it is
+    /// marked ended and not exported. The API never ends spans this way.
     fn end(&self, timestamp: Option<SystemTime>) {
-        let taken = self
-            .data
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        if let Some(mut data) = taken {
-            data.end_time = timestamp.unwrap_or_else(SystemTime::now);
-            self.provider.on_end(data);
+        self.finish(timestamp);
+    }
+
+    fn end_owned(self: Arc<Self>, timestamp: Option<SystemTime>) {
+        if self.finish(timestamp) {
+            // The handle keeps the provider alive while its processors run;
+            // cloning the span's own reference count, rather than the
+            // provider's, keeps threads from contending on one counter.
+            let span = FinishedSpan(self);
+            span.0.provider.on_end(&span);
         }
     }
 }

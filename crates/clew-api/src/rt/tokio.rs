@@ -27,11 +27,21 @@ where
 }
 
 /// `tokio::task::spawn_blocking`, with the caller's current context current
-/// on the blocking thread.
+/// on the blocking thread. Must be called inside a tokio runtime, as
+/// `tokio::task::spawn_blocking` must; outside one, use [`spawn_blocking_on`].
 pub fn spawn_blocking<F, R>(f: F) -> JoinHandle<R>
 where
     F: FnOnce() -> R + Send + 'static,
     R: Send + 'static,
 {
     ::tokio::task::spawn_blocking(bind(f))
+}
+
+/// `Handle::spawn_blocking`, for code outside the runtime.
+pub fn spawn_blocking_on<F, R>(handle: &Handle, f: F) -> JoinHandle<R>
+where
+    F: FnOnce() -> R + Send + 'static,
+    R: Send + 'static,
+{
+    handle.spawn_blocking(bind(f))
 }

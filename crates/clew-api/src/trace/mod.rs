@@ -376,6 +376,13 @@ pub trait SpanBackend: Send + Sync + fmt::Debug + 'static {
     fn update_name(&self, name: Cow<'static, str>);
     /// Ends the span, now or at `timestamp`. Only the first call counts.
     fn end(&self, timestamp: Option<SystemTime>);
+
+    /// Ends the span through the owning reference, which the backend may
+    /// keep (to queue the span without copying it). The API always ends
+    /// spans through this method; the default calls [`end`](Self::end).
+    fn end_owned(self: Arc<Self>, timestamp: Option<SystemTime>) {
+        self.end(timestamp)
+    }
 }
 
 #[cfg(test)]

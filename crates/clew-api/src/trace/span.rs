@@ -147,12 +147,38 @@ impl SpanHandle {
 
     /// Records `error` as an `exception` event (`exception.type`,
     /// `exception.message`, and `exception.stacktrace` holding the error's
-    /// source chain and, when `RUST_BACKTRACE` enables it, a backtrace).
+    /// source chain).
     ///
     /// It does not change the status; call [`set_status`](Self::set_status)
-    /// too when the error fails the operation.
+    /// too when the error fails the operation. No backtrace is captured:
+    /// resolving one costs milliseconds, too much for an error path that may
+    /// be hot; [`record_error_with_backtrace`](Self::record_error_with_backtrace)
+    /// adds one.
     pub fn record_error<E: Error + ?Sized>(&self, error: &E) {
         self.record_error_with_attributes(error, Vec::new());
+    }
+
+    /// Like [`record_error`](Self::record_error), with the current thread's
+    /// backtrace appended to `exception.stacktrace`.
+    pub fn record_error_with_backtrace<E: Error + ?Sized>(&self, error: &E) {
+        if !self.is_recording() {
+            return;
+        }
+        let mut attributes = exception_attributes(std::any::type_name::<E>(), error);
+        let backtrace = std::backtrace::Backtrace::force_capture();
+        if let Some(kv) = attributes
+            .iter_mut()
+            .find(|kv| kv.key == semconv::EXCEPTION_STACKTRACE)
+        {
+            kv.value = format!("{}\n\nStack backtrace:\n{backtrace}", kv.value).into();
+        }
+        if let Some(backend) = self.backend() {
+            backend.add_event(Event::new(
+                semconv::EXCEPTION_EVENT_NAME,
+                SystemTime::now(),
+                attributes,
+            ));
+        }
     }
 
     /// Like [`record_error`](Self::record_error), with extra attributes that
@@ -195,10 +221,6 @@ fn exception_attributes<E: Error + ?Sized>(type_name: &'static str, error: &E) -
         let _ = write!(stacktrace, "\n    {depth}: {cause}");
         depth += 1;
         source = cause.source();
-    }
-    let backtrace = std::backtrace::Backtrace::capture();
-    if backtrace.status() == std::backtrace::BacktraceStatus::Captured {
-        let _ = write!(stacktrace, "\n\nStack backtrace:\n{backtrace}");
     }
     vec![
         KeyValue::new(semconv::EXCEPTION_TYPE, type_name),
@@ -276,9 +298,8 @@ impl Span {
     /// Ends the span at `timestamp`.
     pub fn end_with_timestamp(mut self, timestamp: SystemTime) {
         // Taken out first: the drop that follows must not end it again.
-        let handle = self.take();
-        if let Some(backend) = handle.backend() {
-            backend.end(Some(timestamp));
+        if let Inner::Recording(backend) = self.take().inner {
+            backend.end_owned(Some(timestamp));
         }
     }
 }
@@ -302,11 +323,11 @@ impl Drop for Span {
 /// Kept out of line so that dropping a span with no trace stays a single check.
 #[inline(never)]
 fn drop_slow(handle: SpanHandle) {
-    if let Some(backend) = handle.backend() {
+    if let Inner::Recording(backend) = handle.inner {
         if std::thread::panicking() {
             backend.set_status(Status::error("panicked"));
         }
-        backend.end(None);
+        backend.end_owned(None);
     }
 }
 

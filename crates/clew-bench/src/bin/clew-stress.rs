@@ -1,0 +1,200 @@
+//! Throughput under load, as `anchors.md` §6 measures it: N threads create
+//! spans as fast as they can for S seconds through the stock batch processor
+//! (discarding exporter); then the provider shuts down, flushing the queue.
+//!
+//! `clew-stress <clew|opentelemetry> [--threads N] [--seconds S] [--attrs 0|4] [--queue Q]`
+//!
+//! Prints created/s, exported/s (what reached the exporter, final flush
+//! included, over S), the share dropped, and peak RSS (VmHWM).
+
+use std::hint::black_box;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clew_bench::sdk::EXPORTED;
+
+struct Options {
+    system: String,
+    threads: usize,
+    seconds: u64,
+    attrs: bool,
+    queue: usize,
+}
+
+fn parse() -> Result<Options, String> {
+    let mut args = std::env::args().skip(1);
+    let system = args.next().ok_or("usage: clew-stress <clew|opentelemetry> [--threads N] [--seconds S] [--attrs 0|4] [--queue Q]")?;
+    let mut o = Options {
+        system,
+        threads: 1,
+        seconds: 5,
+        attrs: false,
+        queue: 2048,
+    };
+    while let Some(flag) = args.next() {
+        let value = args.next().ok_or(format!("{flag} needs a value"))?;
+        let n: usize = value.parse().map_err(|_| format!("{flag}: not a number"))?;
+        match flag.as_str() {
+            "--threads" => o.threads = n.max(1),
+            "--seconds" => o.seconds = n as u64,
+            "--attrs" => o.attrs = n > 0,
+            "--queue" => o.queue = n.max(1),
+            _ => return Err(format!("unknown flag {flag}")),
+        }
+    }
+    Ok(o)
+}
+
+fn peak_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn run_clew(o: &Options, stop: &Arc<AtomicBool>) -> u64 {
+    use clew_sdk::processor::BatchConfig;
+    let provider = clew_sdk::SdkTracerProvider::builder()
+        .with_resource(clew_sdk::Resource::new([clew_api::KeyValue::new(
+            "service.name",
+            "stress",
+        )]))
+        .with_sampler(clew_sdk::sampler::AlwaysOn)
+        .with_batch_exporter_config(
+            clew_bench::sdk::clew_side::DiscardExporter,
+            BatchConfig::default().with_max_queue_size(o.queue),
+        )
+        .build();
+    let handles: Vec<_> = (0..o.threads)
+        .map(|_| {
+            let tracer = provider.tracer("stress");
+            let stop = stop.clone();
+            let attrs = o.attrs;
+            std::thread::spawn(move || {
+                let mut n = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    if attrs {
+                        let span = tracer
+                            .span("x")
+                            .with_attributes([
+                                clew_api::KeyValue::new("k1", "value"),
+                                clew_api::KeyValue::new("k2", 42),
+                                clew_api::KeyValue::new("k3", true),
+                                clew_api::KeyValue::new("k4", 1.5),
+                            ])
+                            .start();
+                        span.add_event("event", vec![]);
+                        span.end();
+                    } else {
+                        black_box(tracer.start("x"));
+                    }
+                    n += 1;
+                }
+                n
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_secs(o.seconds));
+    stop.store(true, Ordering::Relaxed);
+    let created = handles.into_iter().map(|h| h.join().unwrap_or(0)).sum();
+    let _ = provider.shutdown(Duration::from_secs(30));
+    created
+}
+
+fn run_otel(o: &Options, stop: &Arc<AtomicBool>) -> u64 {
+    use opentelemetry::trace::{Span as _, Tracer as _, TracerProvider as _};
+    use opentelemetry_sdk::trace::{
+        BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracerProvider,
+    };
+    let processor = BatchSpanProcessor::builder(clew_bench::sdk::otel_side::DiscardExporter)
+        .with_batch_config(
+            BatchConfigBuilder::default()
+                .with_max_queue_size(o.queue)
+                .build(),
+        )
+        .build();
+    let provider = SdkTracerProvider::builder()
+        .with_resource(
+            opentelemetry_sdk::Resource::builder_empty()
+                .with_service_name("stress")
+                .build(),
+        )
+        .with_sampler(Sampler::AlwaysOn)
+        .with_span_processor(processor)
+        .build();
+    let handles: Vec<_> = (0..o.threads)
+        .map(|_| {
+            let tracer = provider.tracer("stress");
+            let stop = stop.clone();
+            let attrs = o.attrs;
+            std::thread::spawn(move || {
+                let mut n = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    if attrs {
+                        let mut span = tracer
+                            .span_builder("x")
+                            .with_attributes([
+                                opentelemetry::KeyValue::new("k1", "value"),
+                                opentelemetry::KeyValue::new("k2", 42),
+                                opentelemetry::KeyValue::new("k3", true),
+                                opentelemetry::KeyValue::new("k4", 1.5),
+                            ])
+                            .start(&tracer);
+                        span.add_event("event", vec![]);
+                        span.end();
+                    } else {
+                        black_box(tracer.start("x"));
+                    }
+                    n += 1;
+                }
+                n
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_secs(o.seconds));
+    stop.store(true, Ordering::Relaxed);
+    let created = handles.into_iter().map(|h| h.join().unwrap_or(0)).sum();
+    let _ = provider.shutdown();
+    created
+}
+
+fn main() -> std::process::ExitCode {
+    let o = match parse() {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("{e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let started = Instant::now();
+    let created = match o.system.as_str() {
+        "clew" => run_clew(&o, &stop),
+        "opentelemetry" => run_otel(&o, &stop),
+        other => {
+            eprintln!("unknown system {other}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    let _total = started.elapsed();
+    let exported = EXPORTED.load(Ordering::Relaxed);
+    let secs = o.seconds.max(1) as f64;
+    let dropped = created.saturating_sub(exported);
+    println!(
+        "system={} threads={} attrs={} queue={} created_per_s={:.2}M exported_per_s={:.2}M dropped={:.2}% peak_rss={:.1}MiB",
+        o.system,
+        o.threads,
+        if o.attrs { 4 } else { 0 },
+        o.queue,
+        created as f64 / secs / 1e6,
+        exported as f64 / secs / 1e6,
+        if created > 0 { dropped as f64 * 100.0 / created as f64 } else { 0.0 },
+        peak_rss_kib() as f64 / 1024.0
+    );
+    std::process::ExitCode::SUCCESS
+}
