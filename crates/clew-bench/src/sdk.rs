@@ -26,16 +26,17 @@ pub type OtelPipeline = ClewPipeline;
 /// clew-sdk pieces of the workloads.
 pub mod clew_side {
     use super::*;
+    use clew_sdk::export::SpanBatch;
     use clew_sdk::export::{ExportError, SpanExporter};
     use clew_sdk::processor::{BatchConfig, ProcessorError, SpanProcessor};
     use clew_sdk::sampler::{AlwaysOff, AlwaysOn, Sampler};
-    use clew_sdk::{FinishedSpan, Resource, SdkTracerProvider};
+    use clew_sdk::{Resource, SdkTracerProvider, SpanData};
 
     #[derive(Debug)]
     pub(crate) struct DiscardProcessor;
 
     impl SpanProcessor for DiscardProcessor {
-        fn on_end(&self, span: FinishedSpan) {
+        fn on_end(&self, span: SpanData) {
             black_box(span);
         }
         fn force_flush(&self, _: Duration) -> Result<(), ProcessorError> {
@@ -52,7 +53,7 @@ pub mod clew_side {
     pub struct DiscardExporter;
 
     impl SpanExporter for DiscardExporter {
-        fn export(&self, batch: Vec<FinishedSpan>, _: &Resource, _: Duration) -> Result<(), ExportError> {
+        fn export(&self, batch: SpanBatch, _: &Resource, _: Duration) -> Result<(), ExportError> {
             EXPORTED.fetch_add(batch.len() as u64, Ordering::Relaxed);
             Ok(())
         }

@@ -11,7 +11,7 @@ use clew_api::trace::{SpanId, TraceId};
 use clew_api::{Array, Status, Value};
 
 use crate::resource::Resource;
-use crate::span::{FinishedSpan, SpanData};
+use crate::span::SpanData;
 
 /// Why an export failed.
 #[derive(Debug)]
@@ -51,6 +51,87 @@ impl std::error::Error for ExportError {
     }
 }
 
+/// A batch of finished spans, handed to an exporter. Read it as a slice;
+/// take ownership with [`into_vec`](SpanBatch::into_vec). When a batch
+/// processor made it, dropping it returns its buffer for reuse, so batches
+/// cost no allocation in a steady state.
+pub struct SpanBatch {
+    spans: Vec<SpanData>,
+    recycle: Option<Arc<BufferPool>>,
+}
+
+/// Spare batch buffers, shared by a batch processor and its batches.
+#[derive(Debug, Default)]
+pub(crate) struct BufferPool {
+    free: Mutex<Vec<Vec<SpanData>>>,
+}
+
+impl BufferPool {
+    /// A cleared buffer, from the pool when it has one.
+    pub(crate) fn take(&self, capacity: usize) -> Vec<SpanData> {
+        self.free
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(capacity))
+    }
+
+    fn put(&self, mut buffer: Vec<SpanData>) {
+        buffer.clear();
+        let mut free = self.free.lock().unwrap_or_else(PoisonError::into_inner);
+        // A few spare buffers cover the queue; more would only hold memory.
+        if free.len() < 8 {
+            free.push(buffer);
+        }
+    }
+}
+
+impl SpanBatch {
+    /// A batch of `spans`.
+    pub fn new(spans: Vec<SpanData>) -> SpanBatch {
+        SpanBatch {
+            spans,
+            recycle: None,
+        }
+    }
+
+    pub(crate) fn pooled(spans: Vec<SpanData>, pool: &Arc<BufferPool>) -> SpanBatch {
+        SpanBatch {
+            spans,
+            recycle: Some(Arc::clone(pool)),
+        }
+    }
+
+    /// The spans, owned.
+    pub fn into_vec(mut self) -> Vec<SpanData> {
+        self.recycle = None;
+        std::mem::take(&mut self.spans)
+    }
+}
+
+impl std::ops::Deref for SpanBatch {
+    type Target = [SpanData];
+    fn deref(&self) -> &[SpanData] {
+        &self.spans
+    }
+}
+
+impl Drop for SpanBatch {
+    fn drop(&mut self) {
+        if let Some(pool) = self.recycle.take() {
+            pool.put(std::mem::take(&mut self.spans));
+        }
+    }
+}
+
+impl fmt::Debug for SpanBatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SpanBatch")
+            .field("len", &self.spans.len())
+            .finish()
+    }
+}
+
 /// Sends finished spans somewhere.
 ///
 /// Processors call `export` from their own thread, never concurrently, and
@@ -60,7 +141,7 @@ pub trait SpanExporter: Send + Sync + fmt::Debug + 'static {
     /// Exports a batch of sampled spans.
     fn export(
         &self,
-        batch: Vec<FinishedSpan>,
+        batch: SpanBatch,
         resource: &Resource,
         timeout: Duration,
     ) -> Result<(), ExportError>;
@@ -79,7 +160,7 @@ pub trait SpanExporter: Send + Sync + fmt::Debug + 'static {
 impl<E: SpanExporter + ?Sized> SpanExporter for Box<E> {
     fn export(
         &self,
-        batch: Vec<FinishedSpan>,
+        batch: SpanBatch,
         resource: &Resource,
         timeout: Duration,
     ) -> Result<(), ExportError> {
@@ -146,7 +227,7 @@ impl InMemoryExporter {
 impl SpanExporter for InMemoryExporter {
     fn export(
         &self,
-        batch: Vec<FinishedSpan>,
+        batch: SpanBatch,
         resource: &Resource,
         _timeout: Duration,
     ) -> Result<(), ExportError> {
@@ -154,7 +235,7 @@ impl SpanExporter for InMemoryExporter {
         if inner.shut_down {
             return Err(ExportError::Shutdown);
         }
-        inner.spans.extend(batch.iter().map(FinishedSpan::to_data));
+        inner.spans.extend(batch.into_vec());
         inner.batches += 1;
         if inner.resource.as_ref() != Some(resource) {
             inner.resource = Some(resource.clone());
@@ -261,11 +342,11 @@ fn flush_pending(
 impl SpanExporter for ConsoleExporter {
     fn export(
         &self,
-        batch: Vec<FinishedSpan>,
+        batch: SpanBatch,
         resource: &Resource,
         _timeout: Duration,
     ) -> Result<(), ExportError> {
-        let batch: Vec<SpanData> = batch.iter().map(FinishedSpan::to_data).collect();
+        let batch = batch.into_vec();
         let mut state = self.lock();
         if state.shut_down {
             return Err(ExportError::Shutdown);

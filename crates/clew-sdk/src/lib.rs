@@ -97,4 +97,4 @@ mod span;
 pub use limits::SpanLimits;
 pub use provider::{SdkTracerProvider, SdkTracerProviderBuilder, ShutdownError};
 pub use resource::Resource;
-pub use span::{FinishedSpan, SpanData, SpanDataRef, SpanEvent, SpanEvents, SpanLink};
+pub use span::{Scope, SpanData, SpanEvent, SpanEvents, SpanLink};

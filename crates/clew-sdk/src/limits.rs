@@ -135,7 +135,11 @@ pub(crate) fn set_attribute(
 /// or link): later duplicates replace earlier ones, extra entries are
 /// dropped. Returns how many were dropped. The list is left untouched when
 /// nothing needs to change, which is the common case.
-pub(crate) fn limit_attributes(attributes: &mut Vec<KeyValue>, max: u32, length: Option<usize>) -> u32 {
+pub(crate) fn limit_attributes(
+    attributes: &mut Vec<KeyValue>,
+    max: u32,
+    length: Option<usize>,
+) -> u32 {
     if attributes.len() <= max as usize && !has_duplicate_keys(attributes) {
         if length.is_some() {
             for kv in attributes.iter_mut() {
@@ -157,10 +161,11 @@ pub(crate) fn limit_attributes(attributes: &mut Vec<KeyValue>, max: u32, length:
 
 /// True when two attributes share a key.
 fn has_duplicate_keys(attributes: &[KeyValue]) -> bool {
-    attributes
-        .iter()
-        .enumerate()
-        .any(|(i, a)| attributes[..i].iter().any(|b| same_key(b.key.as_str(), a.key.as_str())))
+    attributes.iter().enumerate().any(|(i, a)| {
+        attributes[..i]
+            .iter()
+            .any(|b| same_key(b.key.as_str(), a.key.as_str()))
+    })
 }
 
 #[cfg(test)]

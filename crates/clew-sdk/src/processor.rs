@@ -5,7 +5,9 @@
 //! needs the application's async runtime. [`SimpleSpanProcessor`] exports
 //! each span as it ends, on the ending thread: for tests and debugging.
 
+use std::collections::VecDeque;
 use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -14,9 +16,9 @@ use clew_api::Context;
 
 use crate::diagnostics::{self, Diagnostic};
 use crate::env::Env;
-use crate::export::{ExportError, SpanExporter};
+use crate::export::{BufferPool, ExportError, SpanExporter};
 use crate::resource::Resource;
-use crate::span::{FinishedSpan, SpanData};
+use crate::span::SpanData;
 
 /// Why a flush or shutdown did not fully succeed.
 #[derive(Debug)]
@@ -77,14 +79,14 @@ pub trait SpanProcessor: Send + Sync + fmt::Debug + 'static {
     /// Called when a recording span starts; it may add to the span's data.
     fn on_start(&self, _span: &mut SpanData, _parent: &Context) {}
 
-
     /// Called when a recording span ends. Must not block.
-    fn on_end(&self, span: FinishedSpan);
+    fn on_end(&self, span: SpanData);
 
     /// Exports everything received so far, within `timeout`.
     fn force_flush(&self, timeout: Duration) -> Result<(), ProcessorError>;
 
-    /// Flushes, then shuts the processor and its exporter down, within `timeout`.
+    /// Flushes, then shuts the processor and its exporter down, within
+    /// `timeout`. A zero timeout asks for the shutdown without waiting for it.
     fn shutdown(&self, timeout: Duration) -> Result<(), ProcessorError>;
 
     /// Receives the provider's resource before any span.
@@ -130,8 +132,8 @@ impl SimpleSpanProcessor {
 }
 
 impl SpanProcessor for SimpleSpanProcessor {
-    fn on_end(&self, span: FinishedSpan) {
-        if !span.span_context().is_sampled() {
+    fn on_end(&self, span: SpanData) {
+        if !span.span_context.is_sampled() {
             return;
         }
         let exporter = lock(&self.exporter);
@@ -141,7 +143,11 @@ impl SpanProcessor for SimpleSpanProcessor {
             stats.queued += 1;
         }
         let resource = self.resource.get().cloned().unwrap_or_default();
-        let result = exporter.export(vec![span], &resource, self.timeout);
+        let result = exporter.export(
+            crate::export::SpanBatch::new(vec![span]),
+            &resource,
+            self.timeout,
+        );
         let mut stats = lock(&self.stats);
         stats.queued -= 1;
         match result {
@@ -264,22 +270,46 @@ impl BatchConfig {
     }
 }
 
-struct BatchState {
-    queue: Vec<FinishedSpan>,
-    stats: ProcessorStats,
-    /// Drops not yet reported to the diagnostics channel (the worker
-    /// reports them, so a full queue never contends on the channel's lock).
+/// How many queues producers spread over: each thread sticks to one, so
+/// threads rarely share a lock. The queue-size limit applies to each.
+const SHARDS: usize = 4;
+
+/// One producer queue.
+#[derive(Default)]
+struct Shard {
+    /// The batch being filled, up to `max_export_batch_size`.
+    current: Vec<SpanData>,
+    /// Full batches, waiting for the worker.
+    full: VecDeque<Vec<SpanData>>,
+    /// Spans in `current` and `full`.
+    waiting: usize,
+    /// Sampled spans received.
+    created: u64,
+    /// Spans dropped because the queue was full or shut down.
+    dropped: u64,
+    /// Drops not yet reported (the worker reports them, so a full queue never
+    /// contends on the diagnostics channel).
     unreported_drops: u64,
+}
+
+/// What the worker and the waiting callers share.
+#[derive(Default)]
+struct Control {
+    exported: u64,
+    /// Spans lost to failed exports.
+    failed_spans: u64,
+    failed_exports: u64,
     flush_requested: u64,
     flush_done: u64,
-    shutdown: bool,
     worker_exited: bool,
     /// The worker is blocked waiting for work, so producers must wake it.
     worker_waiting: bool,
 }
 
 struct BatchShared {
-    state: Mutex<BatchState>,
+    shards: Box<[Mutex<Shard>]>,
+    control: Mutex<Control>,
+    shutdown: AtomicBool,
     /// Producers and callers wake the worker through this.
     work: Condvar,
     /// The worker wakes flush and shutdown callers through this.
@@ -287,13 +317,57 @@ struct BatchShared {
     config: BatchConfig,
     exporter: Box<dyn SpanExporter>,
     resource: OnceLock<Arc<Resource>>,
+    buffers: Arc<BufferPool>,
+}
+
+impl BatchShared {
+    /// Counters; `queued` is derived, so `created == exported + dropped + queued`
+    /// holds exactly in every snapshot. The worker's counters are read first:
+    /// every span they count was created before, so `queued` never goes negative.
+    fn stats(&self) -> ProcessorStats {
+        let (exported, failed_spans, failed_exports) = {
+            let c = lock(&self.control);
+            (c.exported, c.failed_spans, c.failed_exports)
+        };
+        let (mut created, mut dropped) = (0, 0);
+        for shard in self.shards.iter() {
+            let s = lock(shard);
+            created += s.created;
+            dropped += s.dropped;
+        }
+        let dropped = dropped + failed_spans;
+        ProcessorStats {
+            created,
+            exported,
+            dropped,
+            queued: created - exported - dropped,
+            failed_exports,
+        }
+    }
+
+    fn wake_worker(&self) {
+        let wake = std::mem::replace(&mut lock(&self.control).worker_waiting, false);
+        if wake {
+            self.work.notify_one();
+        }
+    }
+}
+
+/// Which shard this thread uses: assigned round-robin on first use.
+fn shard_index() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static INDEX: usize = NEXT.fetch_add(1, Ordering::Relaxed) % SHARDS;
+    }
+    INDEX.try_with(|i| *i).unwrap_or(0)
 }
 
 /// Queues sampled spans and exports them in batches from its own thread.
 ///
 /// A full queue drops the span and counts it; nothing ever blocks the
-/// thread that ends a span. Flush and shutdown wait at most their timeout,
-/// even when the exporter hangs.
+/// thread that ends a span. Producer threads spread over a few queues so
+/// that they rarely contend; the size limit applies to each. Flush and
+/// shutdown wait at most their timeout, even when the exporter hangs.
 pub struct BatchSpanProcessor {
     shared: Arc<BatchShared>,
     worker: Mutex<Option<JoinHandle<()>>>,
@@ -351,21 +425,15 @@ impl BatchSpanProcessor {
 
     fn start(exporter: Box<dyn SpanExporter>, config: BatchConfig) -> BatchSpanProcessor {
         let shared = Arc::new(BatchShared {
-            state: Mutex::new(BatchState {
-                queue: Vec::with_capacity(config.max_queue_size.min(4096)),
-                stats: ProcessorStats::default(),
-                unreported_drops: 0,
-                flush_requested: 0,
-                flush_done: 0,
-                shutdown: false,
-                worker_exited: false,
-                worker_waiting: false,
-            }),
+            shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
+            control: Mutex::new(Control::default()),
+            shutdown: AtomicBool::new(false),
             work: Condvar::new(),
             progress: Condvar::new(),
             config,
             exporter,
             resource: OnceLock::new(),
+            buffers: Arc::new(BufferPool::default()),
         });
         let worker_shared = Arc::clone(&shared);
         let worker = std::thread::Builder::new()
@@ -378,9 +446,8 @@ impl BatchSpanProcessor {
                 diagnostics::report(Diagnostic::Other(format!(
                     "BatchSpanProcessor: cannot start its thread ({e}); spans will be dropped"
                 )));
-                let mut st = lock(&shared.state);
-                st.shutdown = true;
-                st.worker_exited = true;
+                shared.shutdown.store(true, Ordering::Release);
+                lock(&shared.control).worker_exited = true;
                 None
             }
         };
@@ -398,23 +465,24 @@ impl BatchSpanProcessor {
     fn wait_for(
         &self,
         deadline: Instant,
-        mut done: impl FnMut(&BatchState) -> bool,
+        mut done: impl FnMut(&Control) -> bool,
     ) -> Result<(), ProcessorError> {
-        let mut st = lock(&self.shared.state);
+        let mut c = lock(&self.shared.control);
         loop {
-            if done(&st) {
+            if done(&c) {
                 return Ok(());
             }
             let now = Instant::now();
             if now >= deadline {
+                drop(c);
                 return Err(ProcessorError::Timeout {
-                    spans_lost: st.stats.queued,
+                    spans_lost: self.shared.stats().queued,
                 });
             }
-            st = self
+            c = self
                 .shared
                 .progress
-                .wait_timeout(st, deadline - now)
+                .wait_timeout(c, deadline - now)
                 .unwrap_or_else(PoisonError::into_inner)
                 .0;
         }
@@ -428,45 +496,52 @@ fn deadline_after(timeout: Duration) -> Instant {
 }
 
 impl SpanProcessor for BatchSpanProcessor {
-    fn on_end(&self, span: FinishedSpan) {
-        if !span.span_context().is_sampled() {
+    fn on_end(&self, span: SpanData) {
+        if !span.span_context.is_sampled() {
             return;
         }
         let shared = &*self.shared;
-        let mut st = lock(&shared.state);
-        st.stats.created += 1;
-        if st.shutdown || st.queue.len() >= shared.config.max_queue_size {
-            st.stats.dropped += 1;
-            st.unreported_drops += 1;
-            drop(st);
+        let config = &shared.config;
+        let mut shard = lock(&shared.shards[shard_index()]);
+        shard.created += 1;
+        if shard.waiting >= config.max_queue_size || shared.shutdown.load(Ordering::Relaxed) {
+            shard.dropped += 1;
+            shard.unreported_drops += 1;
+            drop(shard);
             // `span` is dropped here, outside the lock.
             return;
         }
-        st.queue.push(span);
-        st.stats.queued += 1;
-        if st.worker_waiting && st.queue.len() >= shared.config.max_export_batch_size {
-            st.worker_waiting = false;
-            drop(st);
-            shared.work.notify_one();
+        if shard.current.capacity() == 0 {
+            shard.current = shared.buffers.take(config.max_export_batch_size);
+        }
+        shard.current.push(span);
+        shard.waiting += 1;
+        if shard.current.len() >= config.max_export_batch_size {
+            let batch = std::mem::take(&mut shard.current);
+            shard.full.push_back(batch);
+            drop(shard);
+            shared.wake_worker();
         }
     }
 
     fn force_flush(&self, timeout: Duration) -> Result<(), ProcessorError> {
         let deadline = deadline_after(timeout);
         let target = {
-            let mut st = lock(&self.shared.state);
-            if st.worker_exited {
-                return if st.stats.queued == 0 {
+            let mut c = lock(&self.shared.control);
+            if c.worker_exited {
+                drop(c);
+                return if self.shared.stats().queued == 0 {
                     Ok(())
                 } else {
                     Err(ProcessorError::AlreadyShutdown)
                 };
             }
-            st.flush_requested += 1;
-            st.flush_requested
+            c.flush_requested += 1;
+            c.worker_waiting = false;
+            c.flush_requested
         };
         self.shared.work.notify_one();
-        let result = self.wait_for(deadline, |st| st.flush_done >= target || st.worker_exited);
+        let result = self.wait_for(deadline, |c| c.flush_done >= target || c.worker_exited);
         if let Err(ProcessorError::Timeout { spans_lost }) = &result {
             diagnostics::report(Diagnostic::Timeout {
                 operation: "BatchSpanProcessor flush",
@@ -478,15 +553,16 @@ impl SpanProcessor for BatchSpanProcessor {
 
     fn shutdown(&self, timeout: Duration) -> Result<(), ProcessorError> {
         let deadline = deadline_after(timeout);
-        {
-            let mut st = lock(&self.shared.state);
-            if st.shutdown {
-                return Err(ProcessorError::AlreadyShutdown);
-            }
-            st.shutdown = true;
+        if self.shared.shutdown.swap(true, Ordering::AcqRel) {
+            return Err(ProcessorError::AlreadyShutdown);
         }
+        lock(&self.shared.control).worker_waiting = false;
         self.shared.work.notify_one();
-        let result = self.wait_for(deadline, |st| st.worker_exited);
+        if timeout.is_zero() {
+            // Signal only: the worker exports what is queued, then exits.
+            return Ok(());
+        }
+        let result = self.wait_for(deadline, |c| c.worker_exited);
         match &result {
             Ok(()) => {
                 if let Some(handle) = lock(&self.worker).take() {
@@ -511,104 +587,133 @@ impl SpanProcessor for BatchSpanProcessor {
     }
 
     fn stats(&self) -> Option<ProcessorStats> {
-        Some(lock(&self.shared.state).stats)
+        Some(self.shared.stats())
     }
 }
 
 impl Drop for BatchSpanProcessor {
     fn drop(&mut self) {
-        let first = {
-            let mut st = lock(&self.shared.state);
-            !std::mem::replace(&mut st.shutdown, true)
-        };
-        if first {
+        if !self.shared.shutdown.swap(true, Ordering::AcqRel) {
             // Dropped without a shutdown: export what is queued, in the
             // background; the worker exits when done.
+            lock(&self.shared.control).worker_waiting = false;
             self.shared.work.notify_one();
         }
     }
 }
 
+/// Takes the full batches of every shard, and the partial ones too when
+/// `partial`; returns whether spans are still waiting, and the drops to report.
+fn collect(shared: &BatchShared, partial: bool, batches: &mut Vec<Vec<SpanData>>) -> (bool, u64) {
+    let mut still_waiting = false;
+    let mut drops = 0;
+    for shard in shared.shards.iter() {
+        let mut s = lock(shard);
+        drops += std::mem::take(&mut s.unreported_drops);
+        let mut taken = 0;
+        while let Some(batch) = s.full.pop_front() {
+            taken += batch.len();
+            batches.push(batch);
+        }
+        if partial && !s.current.is_empty() {
+            let batch = std::mem::take(&mut s.current);
+            taken += batch.len();
+            batches.push(batch);
+        }
+        s.waiting -= taken;
+        still_waiting |= s.waiting > 0;
+    }
+    (still_waiting, drops)
+}
+
 fn worker_loop(shared: &BatchShared) {
     let config = shared.config;
-    let mut spare: Vec<FinishedSpan> = Vec::with_capacity(config.max_queue_size.min(4096));
     let mut next_export = Instant::now() + config.scheduled_delay;
+    let mut batches: Vec<Vec<SpanData>> = Vec::new();
     loop {
-        let mut st = lock(&shared.state);
-        loop {
-            let due = Instant::now() >= next_export;
-            if st.shutdown
-                || st.flush_requested > st.flush_done
-                || st.queue.len() >= config.max_export_batch_size
-                || (due && !st.queue.is_empty())
-            {
-                break;
-            }
-            if due {
-                next_export = Instant::now() + config.scheduled_delay;
-            }
-            let wait = next_export.saturating_duration_since(Instant::now());
-            st.worker_waiting = true;
-            st = shared
-                .work
-                .wait_timeout(st, wait)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
-            st.worker_waiting = false;
-        }
-        let flush_target = st.flush_requested;
-        let shutting_down = st.shutdown;
-        let drops = std::mem::take(&mut st.unreported_drops);
-        std::mem::swap(&mut st.queue, &mut spare);
-        drop(st);
-
+        let shutting_down = shared.shutdown.load(Ordering::Acquire);
+        let (flush_target, flushing) = {
+            let c = lock(&shared.control);
+            (c.flush_requested, c.flush_requested > c.flush_done)
+        };
+        let due = Instant::now() >= next_export;
+        let partial = shutting_down || flushing || due;
+        let (still_waiting, drops) = collect(shared, partial, &mut batches);
         if drops > 0 {
             diagnostics::report(Diagnostic::SpansDropped {
                 processor: "BatchSpanProcessor",
                 count: drops,
             });
         }
+
         let resource = shared.resource.get().cloned().unwrap_or_default();
-        while !spare.is_empty() {
-            let take = spare.len().min(config.max_export_batch_size);
-            let batch: Vec<FinishedSpan> = spare.drain(..take).collect();
-            let result = shared
+        let (mut exported, mut failed_spans, mut failed_exports) = (0u64, 0u64, 0u64);
+        for batch in batches.drain(..) {
+            let n = batch.len() as u64;
+            let batch = crate::export::SpanBatch::pooled(batch, &shared.buffers);
+            match shared
                 .exporter
-                .export(batch, &resource, config.export_timeout);
-            let mut st = lock(&shared.state);
-            st.stats.queued -= take as u64;
-            match result {
-                Ok(()) => st.stats.exported += take as u64,
+                .export(batch, &resource, config.export_timeout)
+            {
+                Ok(()) => exported += n,
                 Err(e) => {
-                    st.stats.dropped += take as u64;
-                    st.stats.failed_exports += 1;
-                    drop(st);
+                    failed_spans += n;
+                    failed_exports += 1;
                     diagnostics::report(Diagnostic::ExportFailed {
                         processor: "BatchSpanProcessor",
-                        spans: take,
+                        spans: n as usize,
                         error: e.to_string(),
                     });
                 }
             }
         }
-        next_export = Instant::now() + config.scheduled_delay;
-
-        let flush_asked = flush_target > lock(&shared.state).flush_done;
-        if flush_asked {
+        if partial {
+            next_export = Instant::now() + config.scheduled_delay;
+        }
+        if flushing {
             // What the exporter buffers itself is part of a flush too.
             let _ = shared.exporter.force_flush(config.export_timeout);
         }
-        let mut st = lock(&shared.state);
-        st.flush_done = st.flush_done.max(flush_target);
-        if shutting_down && st.queue.is_empty() {
-            drop(st);
+        let finished = shutting_down && !still_waiting;
+        if finished {
             let _ = shared.exporter.force_flush(config.export_timeout);
             let _ = shared.exporter.shutdown(config.export_timeout);
-            lock(&shared.state).worker_exited = true;
+        }
+
+        let mut c = lock(&shared.control);
+        c.exported += exported;
+        c.failed_spans += failed_spans;
+        c.failed_exports += failed_exports;
+        if flushing {
+            c.flush_done = c.flush_done.max(flush_target);
+        }
+        if finished {
+            c.worker_exited = true;
+            drop(c);
             shared.progress.notify_all();
             return;
         }
-        drop(st);
-        shared.progress.notify_all();
+        if flushing || exported + failed_spans > 0 {
+            shared.progress.notify_all();
+        }
+        if shared.shutdown.load(Ordering::Acquire) || c.flush_requested > c.flush_done {
+            continue;
+        }
+        // Announce the wait before looking for work, so that a producer that
+        // queues a full batch after the look sees `worker_waiting` and wakes us.
+        c.worker_waiting = true;
+        drop(c);
+        let more = shared.shards.iter().any(|s| !lock(s).full.is_empty());
+        let mut c = lock(&shared.control);
+        let wait = next_export.saturating_duration_since(Instant::now());
+        if more || wait.is_zero() || !c.worker_waiting {
+            c.worker_waiting = false;
+            continue;
+        }
+        let (mut c, _) = shared
+            .work
+            .wait_timeout(c, wait)
+            .unwrap_or_else(PoisonError::into_inner);
+        c.worker_waiting = false;
     }
 }

@@ -24,7 +24,7 @@ use crate::processor::{
 use crate::resource::Resource;
 use crate::sampler::{sampler_from_env, Sampler, SamplingDecision, SamplingParameters};
 use crate::shutdown::ShutdownGuard;
-use crate::span::{link_from, FinishedSpan, SdkSpan, SpanData, SpanEvents};
+use crate::span::{link_from, Scope, SdkSpan, SpanData, SpanEvents};
 
 pub(crate) struct ProviderShared {
     pub(crate) resource: Arc<Resource>,
@@ -38,9 +38,17 @@ pub(crate) struct ProviderShared {
 }
 
 impl ProviderShared {
-    pub(crate) fn on_end(&self, span: &FinishedSpan) {
-        for p in &self.processors {
-            p.on_end(span.clone());
+    #[inline]
+    pub(crate) fn on_end(&self, data: SpanData) {
+        match self.processors.as_slice() {
+            [] => {}
+            [only] => only.on_end(data),
+            [rest @ .., last] => {
+                for p in rest {
+                    p.on_end(data.clone());
+                }
+                last.on_end(data);
+            }
         }
     }
 }
@@ -59,17 +67,35 @@ impl ProviderShared {
 /// ```
 #[derive(Clone)]
 pub struct SdkTracerProvider {
-    shared: Arc<ProviderShared>,
+    handle: Arc<ProviderHandle>,
+}
+
+/// The provider's configuration is allocated once and lives for the rest
+/// of the process (it is small), so spans refer to it without a shared
+/// reference count. Dropping the last handle shuts the processors down
+/// without waiting: what they hold is exported in the background.
+struct ProviderHandle {
+    shared: &'static ProviderShared,
+}
+
+impl Drop for ProviderHandle {
+    fn drop(&mut self) {
+        if !self.shared.is_shutdown.swap(true, Ordering::AcqRel) {
+            for p in &self.shared.processors {
+                let _ = p.shutdown(Duration::ZERO);
+            }
+        }
+    }
 }
 
 impl fmt::Debug for SdkTracerProvider {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SdkTracerProvider")
-            .field("resource", &self.shared.resource)
-            .field("sampler", &self.shared.sampler.description())
-            .field("limits", &self.shared.limits)
-            .field("processors", &self.shared.processors)
-            .field("disabled", &self.shared.disabled)
+            .field("resource", &self.shared().resource)
+            .field("sampler", &self.shared().sampler.description())
+            .field("limits", &self.shared().limits)
+            .field("processors", &self.shared().processors)
+            .field("disabled", &self.shared().disabled)
             .finish()
     }
 }
@@ -105,6 +131,11 @@ impl fmt::Display for ShutdownError {
 impl std::error::Error for ShutdownError {}
 
 impl SdkTracerProvider {
+    #[inline]
+    fn shared(&self) -> &'static ProviderShared {
+        self.handle.shared
+    }
+
     /// A builder; configuration not given in code comes from the environment.
     pub fn builder() -> SdkTracerProviderBuilder {
         SdkTracerProviderBuilder {
@@ -130,27 +161,27 @@ impl SdkTracerProvider {
 
     /// The resource every span of this provider is exported with.
     pub fn resource(&self) -> &Resource {
-        &self.shared.resource
+        &self.shared().resource
     }
 
     /// The sampler's description.
     pub fn sampler_description(&self) -> String {
-        self.shared.sampler.description()
+        self.shared().sampler.description()
     }
 
     /// The span limits in use.
     pub fn limits(&self) -> SpanLimits {
-        self.shared.limits
+        self.shared().limits
     }
 
     /// True when `OTEL_SDK_DISABLED` turned this provider into a no-op.
     pub fn is_disabled(&self) -> bool {
-        self.shared.disabled
+        self.shared().disabled
     }
 
     /// Each processor's counters, in order.
     pub fn processor_stats(&self) -> Vec<ProcessorStats> {
-        self.shared
+        self.shared()
             .processors
             .iter()
             .filter_map(|p| p.stats())
@@ -161,7 +192,7 @@ impl SdkTracerProvider {
     pub fn force_flush(&self, timeout: Duration) -> Result<(), ShutdownError> {
         let deadline = Instant::now() + timeout;
         let errors: Vec<ProcessorError> = self
-            .shared
+            .shared()
             .processors
             .iter()
             .filter_map(|p| {
@@ -180,14 +211,14 @@ impl SdkTracerProvider {
     /// Afterwards spans are non-recording (they still carry the trace).
     /// A second call returns an error.
     pub fn shutdown(&self, timeout: Duration) -> Result<(), ShutdownError> {
-        if self.shared.is_shutdown.swap(true, Ordering::AcqRel) {
+        if self.shared().is_shutdown.swap(true, Ordering::AcqRel) {
             return Err(ShutdownError {
                 errors: vec![ProcessorError::AlreadyShutdown],
             });
         }
         let deadline = Instant::now() + timeout;
         let errors: Vec<ProcessorError> = self
-            .shared
+            .shared()
             .processors
             .iter()
             .filter_map(|p| {
@@ -221,7 +252,7 @@ impl TracerProvider for SdkTracerProvider {
         start: SpanStart,
         parent: &Context,
     ) -> Span {
-        let shared = &self.shared;
+        let shared = self.shared();
         let parent_sc = parent.span_context();
         if shared.disabled
             || parent.is_telemetry_suppressed()
@@ -299,9 +330,9 @@ impl TracerProvider for SdkTracerProvider {
             dropped_links_count: (link_count - links.len()) as u32,
             links,
             status: clew_api::Status::Unset,
-            scope: Arc::clone(scope),
+            scope: Scope::intern(scope),
         };
-        let span = Arc::new(SdkSpan::new(data, Arc::clone(&self.shared)));
+        let span = Arc::new(SdkSpan::new(data, shared));
         if !shared.processors.is_empty() {
             span.on_start(|data| {
                 for p in &shared.processors {
@@ -420,17 +451,18 @@ impl SdkTracerProviderBuilder {
         let id_generator = self
             .id_generator
             .unwrap_or_else(|| Box::new(RandomIdGenerator));
+        let shared: &'static ProviderShared = Box::leak(Box::new(ProviderShared {
+            resource,
+            limits: self.limits.unwrap_or_else(|| SpanLimits::from_env(&env)),
+            sampler: self.sampler.unwrap_or_else(|| sampler_from_env(&env)),
+            random_ids: id_generator.trace_ids_are_random(),
+            id_generator,
+            processors: if disabled { Vec::new() } else { processors },
+            is_shutdown: AtomicBool::new(false),
+            disabled,
+        }));
         SdkTracerProvider {
-            shared: Arc::new(ProviderShared {
-                resource,
-                limits: self.limits.unwrap_or_else(|| SpanLimits::from_env(&env)),
-                sampler: self.sampler.unwrap_or_else(|| sampler_from_env(&env)),
-                random_ids: id_generator.trace_ids_are_random(),
-                id_generator,
-                processors: if disabled { Vec::new() } else { processors },
-                is_shutdown: AtomicBool::new(false),
-                disabled,
-            }),
+            handle: Arc::new(ProviderHandle { shared }),
         }
     }
 }

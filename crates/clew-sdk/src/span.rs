@@ -2,6 +2,7 @@
 //! recording span.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::fmt;
 use std::ops::Deref;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -107,7 +108,7 @@ pub struct SpanData {
     /// The outcome.
     pub status: Status,
     /// The instrumentation scope that created it.
-    pub scope: Arc<InstrumentationScope>,
+    pub scope: Scope,
 }
 
 impl SpanData {
@@ -127,107 +128,112 @@ impl SpanData {
     }
 }
 
-/// The SDK's recording span. Its data lives in this one allocation from
-/// start to export: processors and exporters receive a [`FinishedSpan`]
-/// handle to it, so a span is never copied on its way out.
+/// The SDK's recording span: the data under a mutex until the span ends,
+/// then moved out, on the ending thread, to the provider's processors. (The
+/// allocation is freed by the thread that made it, which keeps the memory
+/// allocator fast; only the span's own data travels to the export thread.)
 pub(crate) struct SdkSpan {
     context: SpanContext,
-    live: Mutex<Live>,
-    provider: Arc<ProviderShared>,
-}
-
-struct Live {
-    data: SpanData,
-    ended: bool,
+    data: Mutex<Option<SpanData>>,
+    provider: &'static ProviderShared,
 }
 
 impl fmt::Debug for SdkSpan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SdkSpan").field("context", &self.context).finish_non_exhaustive()
+        f.debug_struct("SdkSpan")
+            .field("context", &self.context)
+            .finish_non_exhaustive()
     }
 }
 
 impl SdkSpan {
-    pub(crate) fn new(data: SpanData, provider: Arc<ProviderShared>) -> SdkSpan {
+    pub(crate) fn new(data: SpanData, provider: &'static ProviderShared) -> SdkSpan {
         SdkSpan {
             context: data.span_context.clone(),
-            live: Mutex::new(Live { data, ended: false }),
+            data: Mutex::new(Some(data)),
             provider,
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, Live> {
-        self.live.lock().unwrap_or_else(PoisonError::into_inner)
+    fn lock(&self) -> MutexGuard<'_, Option<SpanData>> {
+        self.data.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Runs `f` on the data unless the span has ended.
     #[inline]
     fn with(&self, f: impl FnOnce(&mut SpanData, &ProviderShared)) {
-        let mut live = self.lock();
-        if !live.ended {
-            f(&mut live.data, &self.provider);
+        if let Some(data) = self.lock().as_mut() {
+            f(data, self.provider);
         }
     }
 
     /// Gives processors a chance to change the data of a span that just started.
     pub(crate) fn on_start(&self, f: impl FnOnce(&mut SpanData)) {
-        f(&mut self.lock().data)
-    }
-
-    /// Marks the span ended; true the first time.
-    fn finish(&self, timestamp: Option<SystemTime>) -> bool {
-        let mut live = self.lock();
-        if live.ended {
-            return false;
+        if let Some(data) = self.lock().as_mut() {
+            f(data);
         }
-        live.ended = true;
-        live.data.end_time = timestamp.unwrap_or_else(SystemTime::now);
-        true
     }
 }
 
-/// A span that has ended, as processors and exporters receive it: a cheap
-/// handle (cloning it copies a pointer) to the span's data, which no longer
-/// changes.
-#[derive(Clone)]
-pub struct FinishedSpan(Arc<SdkSpan>);
+/// An instrumentation scope as spans carry it: interned once per distinct
+/// scope, so copying it costs nothing and touches no shared counter.
+#[derive(Clone, Copy)]
+pub struct Scope(&'static InstrumentationScope);
 
-impl FinishedSpan {
-    /// The span's data.
-    pub fn data(&self) -> SpanDataRef<'_> {
-        SpanDataRef(self.0.lock())
+impl Scope {
+    /// The scope for `scope`, interned by value. Repeated calls with the
+    /// same tracer take a per-thread fast path.
+    pub fn intern(scope: &Arc<InstrumentationScope>) -> Scope {
+        thread_local! {
+            static LAST: RefCell<Option<(Arc<InstrumentationScope>, Scope)>> = const { RefCell::new(None) };
+        }
+        let cached = LAST
+            .try_with(|last| match &*last.borrow() {
+                // The cached `Arc` is kept alive, so its address cannot be
+                // reused by another scope: pointer equality is sound.
+                Some((arc, interned)) if Arc::ptr_eq(arc, scope) => Some(*interned),
+                _ => None,
+            })
+            .ok()
+            .flatten();
+        if let Some(interned) = cached {
+            return interned;
+        }
+        let interned = Scope::intern_slow(scope);
+        let _ = LAST.try_with(|last| *last.borrow_mut() = Some((Arc::clone(scope), interned)));
+        interned
     }
 
-    /// The span's identity, without touching its data.
-    pub fn span_context(&self) -> &SpanContext {
-        &self.0.context
-    }
-
-    /// A copy of the data, to keep beyond the export.
-    pub fn to_data(&self) -> SpanData {
-        self.data().clone()
+    #[cold]
+    fn intern_slow(scope: &InstrumentationScope) -> Scope {
+        static REGISTRY: Mutex<Vec<&'static InstrumentationScope>> = Mutex::new(Vec::new());
+        let mut registry = REGISTRY.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(found) = registry.iter().find(|s| ***s == *scope) {
+            return Scope(found);
+        }
+        // One allocation per distinct scope for the life of the process.
+        let leaked: &'static InstrumentationScope = Box::leak(Box::new(scope.clone()));
+        registry.push(leaked);
+        Scope(leaked)
     }
 }
 
-impl fmt::Debug for FinishedSpan {
+impl Deref for Scope {
+    type Target = InstrumentationScope;
+    fn deref(&self) -> &InstrumentationScope {
+        self.0
+    }
+}
+
+impl PartialEq for Scope {
+    fn eq(&self, other: &Scope) -> bool {
+        std::ptr::eq(self.0, other.0) || self.0 == other.0
+    }
+}
+
+impl fmt::Debug for Scope {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("FinishedSpan").field(&*self.data()).finish()
-    }
-}
-
-/// Read access to a finished span's data (see [`FinishedSpan::data`]).
-pub struct SpanDataRef<'a>(MutexGuard<'a, Live>);
-
-impl Deref for SpanDataRef<'_> {
-    type Target = SpanData;
-    fn deref(&self) -> &SpanData {
-        &self.0.data
-    }
-}
-
-impl fmt::Debug for SpanDataRef<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&self.0.data, f)
+        fmt::Debug::fmt(self.0, f)
     }
 }
 
@@ -251,7 +257,7 @@ impl SpanBackend for SdkSpan {
     }
 
     fn is_recording(&self) -> bool {
-        !self.lock().ended
+        self.lock().is_some()
     }
 
     fn set_attribute(&self, attribute: KeyValue) {
@@ -321,19 +327,11 @@ impl SpanBackend for SdkSpan {
         self.with(|data, _| data.name = name)
     }
 
-    /// Without the owning reference the span cannot be queued: it is
-    /// marked ended and not exported. The API never ends spans this way.
     fn end(&self, timestamp: Option<SystemTime>) {
-        self.finish(timestamp);
-    }
-
-    fn end_owned(self: Arc<Self>, timestamp: Option<SystemTime>) {
-        if self.finish(timestamp) {
-            // The handle keeps the provider alive while its processors run;
-            // cloning the span's own reference count, rather than the
-            // provider's, keeps threads from contending on one counter.
-            let span = FinishedSpan(self);
-            span.0.provider.on_end(&span);
+        let taken = self.lock().take();
+        if let Some(mut data) = taken {
+            data.end_time = timestamp.unwrap_or_else(SystemTime::now);
+            self.provider.on_end(data);
         }
     }
 }

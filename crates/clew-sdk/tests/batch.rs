@@ -253,7 +253,7 @@ fn flush_and_shutdown_honour_their_timeout_when_the_exporter_hangs() {
 struct ArcProcessor(Arc<BatchSpanProcessor>);
 
 impl SpanProcessor for ArcProcessor {
-    fn on_end(&self, span: clew_sdk::FinishedSpan) {
+    fn on_end(&self, span: clew_sdk::SpanData) {
         self.0.on_end(span)
     }
     fn force_flush(&self, timeout: Duration) -> Result<(), ProcessorError> {
@@ -273,7 +273,7 @@ struct ArcExporter(Arc<FlakyExporter>);
 impl clew_sdk::export::SpanExporter for ArcExporter {
     fn export(
         &self,
-        batch: Vec<clew_sdk::FinishedSpan>,
+        batch: clew_sdk::export::SpanBatch,
         resource: &clew_sdk::Resource,
         timeout: Duration,
     ) -> Result<(), clew_sdk::export::ExportError> {

@@ -5,8 +5,9 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
+use clew_sdk::export::SpanBatch;
 use clew_sdk::export::{ExportError, SpanExporter};
-use clew_sdk::{FinishedSpan, Resource, SpanData};
+use clew_sdk::{Resource, SpanData};
 
 /// Reports each export on a channel, so tests wait for exports without sleeping.
 #[derive(Debug)]
@@ -20,8 +21,8 @@ impl ChannelExporter {
 }
 
 impl SpanExporter for ChannelExporter {
-    fn export(&self, batch: Vec<FinishedSpan>, _: &Resource, _: Duration) -> Result<(), ExportError> {
-        let _ = self.0.lock().unwrap().send(batch.iter().map(FinishedSpan::to_data).collect());
+    fn export(&self, batch: SpanBatch, _: &Resource, _: Duration) -> Result<(), ExportError> {
+        let _ = self.0.lock().unwrap().send(batch.into_vec());
         Ok(())
     }
 }
@@ -51,7 +52,7 @@ impl GatedExporter {
 }
 
 impl SpanExporter for GatedExporter {
-    fn export(&self, batch: Vec<FinishedSpan>, _: &Resource, _: Duration) -> Result<(), ExportError> {
+    fn export(&self, batch: SpanBatch, _: &Resource, _: Duration) -> Result<(), ExportError> {
         {
             let (lock, cv) = &*self.entered;
             *lock.lock().unwrap() += 1;
@@ -75,7 +76,7 @@ pub struct FlakyExporter {
 }
 
 impl SpanExporter for FlakyExporter {
-    fn export(&self, batch: Vec<FinishedSpan>, _: &Resource, _: Duration) -> Result<(), ExportError> {
+    fn export(&self, batch: SpanBatch, _: &Resource, _: Duration) -> Result<(), ExportError> {
         let mut calls = self.calls.lock().unwrap();
         *calls += 1;
         if *calls % 2 == 0 {
@@ -91,7 +92,7 @@ impl SpanExporter for FlakyExporter {
 pub struct Discard;
 
 impl SpanExporter for Discard {
-    fn export(&self, _: Vec<FinishedSpan>, _: &Resource, _: Duration) -> Result<(), ExportError> {
+    fn export(&self, _: SpanBatch, _: &Resource, _: Duration) -> Result<(), ExportError> {
         Ok(())
     }
 }
