@@ -310,6 +310,8 @@ struct BatchShared {
     shards: Box<[Mutex<Shard>]>,
     control: Mutex<Control>,
     shutdown: AtomicBool,
+    /// The worker is inside `export`.
+    exporting: AtomicBool,
     /// Producers and callers wake the worker through this.
     work: Condvar,
     /// The worker wakes flush and shutdown callers through this.
@@ -428,6 +430,7 @@ impl BatchSpanProcessor {
             shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
             control: Mutex::new(Control::default()),
             shutdown: AtomicBool::new(false),
+            exporting: AtomicBool::new(false),
             work: Condvar::new(),
             progress: Condvar::new(),
             config,
@@ -519,8 +522,15 @@ impl SpanProcessor for BatchSpanProcessor {
         if shard.current.len() >= config.max_export_batch_size {
             let batch = std::mem::take(&mut shard.current);
             shard.full.push_back(batch);
+            let pressed = shard.waiting * 4 >= config.max_queue_size * 3;
             drop(shard);
             shared.wake_worker();
+            if pressed && !shared.exporting.load(Ordering::Relaxed) {
+                // The queue is three-quarters full and the worker has been
+                // woken but is not running: offer it this thread's time slice.
+                // This never waits; under a stuck exporter it is skipped.
+                std::thread::yield_now();
+            }
         }
     }
 

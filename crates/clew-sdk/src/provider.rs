@@ -311,8 +311,8 @@ impl TracerProvider for SdkTracerProvider {
                 .collect()
         };
         let start_time = start.start_time.unwrap_or_else(SystemTime::now);
-        let data = SpanData {
-            span_context: context,
+        let span = SdkSpan::new_arc(context, shared, |span_context| SpanData {
+            span_context,
             parent_span_id: if parent_sc.is_valid() {
                 parent_sc.span_id()
             } else {
@@ -331,8 +331,7 @@ impl TracerProvider for SdkTracerProvider {
             links,
             status: clew_api::Status::Unset,
             scope: Scope::intern(scope),
-        };
-        let span = Arc::new(SdkSpan::new(data, shared));
+        });
         if !shared.processors.is_empty() {
             span.on_start(|data| {
                 for p in &shared.processors {

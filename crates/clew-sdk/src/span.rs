@@ -147,12 +147,18 @@ impl fmt::Debug for SdkSpan {
 }
 
 impl SdkSpan {
-    pub(crate) fn new(data: SpanData, provider: &'static ProviderShared) -> SdkSpan {
-        SdkSpan {
-            context: data.span_context.clone(),
-            data: Mutex::new(Some(data)),
+    /// Builds the span in place: `data` is written once, into the allocation.
+    #[inline]
+    pub(crate) fn new_arc(
+        context: SpanContext,
+        provider: &'static ProviderShared,
+        data: impl FnOnce(SpanContext) -> SpanData,
+    ) -> Arc<SdkSpan> {
+        Arc::new(SdkSpan {
+            data: Mutex::new(Some(data(context.clone()))),
+            context,
             provider,
-        }
+        })
     }
 
     fn lock(&self) -> MutexGuard<'_, Option<SpanData>> {
@@ -328,9 +334,12 @@ impl SpanBackend for SdkSpan {
     }
 
     fn end(&self, timestamp: Option<SystemTime>) {
-        let taken = self.lock().take();
-        if let Some(mut data) = taken {
-            data.end_time = timestamp.unwrap_or_else(SystemTime::now);
+        let mut live = self.lock();
+        let Some(data) = live.as_mut() else { return };
+        // Set while the data is in place, so that it moves out only once.
+        data.end_time = timestamp.unwrap_or_else(SystemTime::now);
+        if let Some(data) = live.take() {
+            drop(live);
             self.provider.on_end(data);
         }
     }
