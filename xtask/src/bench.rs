@@ -14,6 +14,8 @@ pub struct Options {
     pub criterion: bool,
     /// Iterations of the smaller callgrind run (the larger is twice this).
     pub iterations: u64,
+    /// Seconds per stress run (0 skips the stress runs).
+    pub stress_seconds: u64,
 }
 
 impl Default for Options {
@@ -21,6 +23,7 @@ impl Default for Options {
         Options {
             criterion: true,
             iterations: 50_000,
+            stress_seconds: 5,
         }
     }
 }
@@ -93,20 +96,22 @@ fn criterion_median(group: &str, id: &str) -> Option<f64> {
 /// Runs the benchmarks and returns the rows and a markdown report.
 pub fn bench(options: &Options) -> Result<(Vec<Row>, String), String> {
     if options.criterion {
-        run(cargo().args([
-            "bench",
-            "-p",
-            "clew-bench",
-            "--bench",
-            "compare",
-            "--",
-            "--warm-up-time",
-            "1",
-            "--measurement-time",
-            "3",
-        ]))?;
+        for bench in ["compare", "compare_sdk"] {
+            run(cargo().args([
+                "bench",
+                "-p",
+                "clew-bench",
+                "--bench",
+                bench,
+                "--",
+                "--warm-up-time",
+                "1",
+                "--measurement-time",
+                "3",
+            ]))?;
+        }
     }
-    run(cargo().args(["build", "--release", "-p", "clew-bench", "--bin", "clew-ir"]))?;
+    run(cargo().args(["build", "--release", "-p", "clew-bench", "--bins"]))?;
     let binary = workspace_root().join("target/release/clew-ir");
     let list = output(Command::new(&binary).arg("--list"))?;
     let mut rows = Vec::new();
@@ -127,10 +132,53 @@ pub fn bench(options: &Options) -> Result<(Vec<Row>, String), String> {
         });
         eprintln!("{name} {system}: {ir:.0} Ir/op, {allocations} allocations/op");
     }
-    let report = report(&rows);
+    let mut report = report(&rows);
+    if options.stress_seconds > 0 {
+        report.push_str(&stress(options.stress_seconds)?);
+    }
     let path = workspace_root().join("target/bench-report.md");
     std::fs::write(&path, &report).map_err(|e| format!("{}: {e}", path.display()))?;
     Ok((rows, report))
+}
+
+/// Runs `clew-stress` for both systems, 1 and 2 producer threads, with and
+/// without attributes, each in its own process; returns a markdown table.
+fn stress(seconds: u64) -> Result<String, String> {
+    let binary = workspace_root().join("target/release/clew-stress");
+    let mut out = String::from(
+        "\n| stress | threads | attributes | created/s | exported/s | dropped | peak RSS |\n|---|---|---|---|---|---|---|\n",
+    );
+    for attrs in ["0", "4"] {
+        for threads in ["1", "2"] {
+            for system in ["clew", "opentelemetry"] {
+                let line = output(Command::new(&binary).args([
+                    system,
+                    "--threads",
+                    threads,
+                    "--seconds",
+                    &seconds.to_string(),
+                    "--attrs",
+                    attrs,
+                ]))?;
+                let field = |name: &str| {
+                    line.split_whitespace()
+                        .find_map(|w| w.strip_prefix(name))
+                        .unwrap_or("?")
+                        .to_owned()
+                };
+                let _ = writeln!(
+                    out,
+                    "| {system} | {threads} | {attrs} | {} | {} | {} | {} |",
+                    field("created_per_s="),
+                    field("exported_per_s="),
+                    field("dropped="),
+                    field("peak_rss=")
+                );
+                eprintln!("{}", line.trim());
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Formats the rows as a markdown table, clew beside the anchor.

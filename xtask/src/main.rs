@@ -2,8 +2,9 @@
 //!
 //! - `ci`: formatting, clippy and every test, exactly as `.ci/run` does.
 //! - `tidy`: the architecture invariants (also run by `cargo test`).
-//! - `bench [--quick] [--iterations N]`: clew against opentelemetry 0.33,
-//!   criterion times plus callgrind instruction counts and allocations.
+//! - `bench [--quick] [--iterations N] [--stress-seconds S]`: clew against
+//!   opentelemetry 0.33: criterion times, callgrind instruction counts,
+//!   allocations, and throughput under load (`clew-stress`; 0 skips it).
 //! - `fuzz [--time SECONDS] [--runs N] [TARGET...]`: the libFuzzer targets.
 #![allow(clippy::print_stdout)]
 
@@ -11,7 +12,7 @@ use std::process::ExitCode;
 
 fn usage() -> ExitCode {
     eprintln!(
-        "usage: cargo xtask ci | tidy | bench [--quick] [--iterations N] | fuzz [--time SECONDS] [--runs N] [TARGET...]"
+        "usage: cargo xtask ci | tidy | bench [--quick] [--iterations N] [--stress-seconds S] | fuzz [--time SECONDS] [--runs N] [TARGET...]"
     );
     ExitCode::from(2)
 }
@@ -43,6 +44,10 @@ fn main() -> ExitCode {
             while let Some(arg) = args.next() {
                 match arg.as_str() {
                     "--quick" => options.criterion = false,
+                    "--stress-seconds" => match number(&mut args, "--stress-seconds") {
+                        Ok(n) => options.stress_seconds = n,
+                        Err(e) => result = Err(e),
+                    },
                     "--iterations" => match number(&mut args, "--iterations") {
                         Ok(n) => options.iterations = n.max(1),
                         Err(e) => result = Err(e),

@@ -43,6 +43,18 @@ const API_FORBIDDEN: &[&str] = &[
     "h2",
 ];
 
+/// What the SDK never depends on: it owns its threads and needs no async runtime.
+const SDK_FORBIDDEN: &[&str] = &[
+    "tokio",
+    "async-std",
+    "futures-executor",
+    "tonic",
+    "hyper",
+    "prost",
+    "reqwest",
+    "clew-otlp",
+];
+
 /// What an instrumentation crate never depends on.
 const INSTRUMENTATION_FORBIDDEN: &[&str] = &["clew-sdk", "clew-otlp", "clew"];
 
@@ -83,6 +95,17 @@ pub fn check_api(default_tree: &str, all_features_tree: &str) -> Vec<String> {
     problems
 }
 
+/// Checks clew-sdk's tree (all features, normal dependencies).
+pub fn check_sdk(tree: &str) -> Vec<String> {
+    tree_packages(tree)
+        .into_iter()
+        .filter(|dep| SDK_FORBIDDEN.contains(&dep.as_str()))
+        .map(|dep| {
+            format!("Architecture invariant: clew-sdk needs no async runtime or exporter, but depends on {dep}")
+        })
+        .collect()
+}
+
 /// Checks an instrumentation crate's tree.
 pub fn check_instrumentation(name: &str, tree: &str) -> Vec<String> {
     tree_packages(tree)
@@ -120,6 +143,10 @@ pub fn check(root: &Path) -> Result<Vec<String>, String> {
         &tree(&["-p", "clew-api"])?,
         &tree(&["-p", "clew-api", "--all-features"])?,
     ));
+
+    if root.join("crates/clew-sdk").exists() {
+        problems.extend(check_sdk(&tree(&["-p", "clew-sdk", "--all-features"])?));
+    }
 
     let crates = std::fs::read_dir(root.join("crates")).map_err(|e| format!("crates/: {e}"))?;
     for entry in crates.flatten() {
@@ -186,6 +213,18 @@ mod tests {
         assert!(problems[0].contains("never depends on tonic"));
         let problems = check_api("clew-api v0.1.0\n", "clew-api v0.1.0\nserde v1\n");
         assert!(problems[0].contains("allow-list"), "{problems:?}");
+    }
+
+    #[test]
+    fn sdk_on_a_runtime_is_rejected() {
+        assert_eq!(
+            check_sdk("clew-sdk v0.1.0\nclew-api v0.1.0\ntokio v1\n").len(),
+            1
+        );
+        assert!(
+            check_sdk("clew-sdk v0.1.0\nclew-api v0.1.0\nsmallvec v1\nsignal-hook v0.4\n")
+                .is_empty()
+        );
     }
 
     #[test]
