@@ -3,9 +3,12 @@
 
 use criterion::{criterion_group, criterion_main, Criterion};
 
+/// A workload's name, and its operation for clew and for opentelemetry.
+type Case = (&'static str, Box<dyn FnMut()>, Box<dyn FnMut()>);
+
 fn sdk(c: &mut Criterion) {
     use clew_bench::sdk::{self, ClewPipeline};
-    let cases: [(&str, Box<dyn FnMut()>, Box<dyn FnMut()>); 4] = [
+    let cases: [Case; 4] = [
         (
             "sdk_span_sampled_4attr/discard_processor",
             Box::new(sdk::clew_4attr(ClewPipeline::Discard)),
