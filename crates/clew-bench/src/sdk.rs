@@ -140,6 +140,39 @@ pub mod otel_side {
     }
 }
 
+/// clew: one span with 4 attributes (string, i64, bool, f64) and 1 event.
+#[inline]
+pub fn clew_span_4attr(tracer: &clew_api::Tracer) {
+    let span = tracer
+        .span("x")
+        .with_attributes([
+            clew_api::KeyValue::new("k1", "value"),
+            clew_api::KeyValue::new("k2", 42),
+            clew_api::KeyValue::new("k3", true),
+            clew_api::KeyValue::new("k4", 1.5),
+        ])
+        .start();
+    span.add_event("event", vec![]);
+    span.end();
+}
+
+/// opentelemetry: the same span.
+#[inline]
+pub fn otel_span_4attr<T: opentelemetry::trace::Tracer>(tracer: &T) {
+    use opentelemetry::trace::Span as _;
+    let mut span = tracer
+        .span_builder("x")
+        .with_attributes([
+            opentelemetry::KeyValue::new("k1", "value"),
+            opentelemetry::KeyValue::new("k2", 42),
+            opentelemetry::KeyValue::new("k3", true),
+            opentelemetry::KeyValue::new("k4", 1.5),
+        ])
+        .start(tracer);
+    span.add_event("event", vec![]);
+    span.end();
+}
+
 /// clew: a span with 4 attributes (string, i64, bool, f64) and 1 event.
 #[inline]
 pub fn clew_4attr(pipeline: ClewPipeline) -> impl FnMut() {
@@ -148,39 +181,19 @@ pub fn clew_4attr(pipeline: ClewPipeline) -> impl FnMut() {
     let keep = Arc::new(provider);
     move || {
         let _keep = &keep;
-        let span = tracer
-            .span("x")
-            .with_attributes([
-                clew_api::KeyValue::new("k1", "value"),
-                clew_api::KeyValue::new("k2", 42),
-                clew_api::KeyValue::new("k3", true),
-                clew_api::KeyValue::new("k4", 1.5),
-            ])
-            .start();
-        span.add_event("event", vec![]);
-        span.end();
+        clew_span_4attr(&tracer);
     }
 }
 
 /// opentelemetry: the same span.
 #[inline]
 pub fn otel_4attr(pipeline: OtelPipeline) -> impl FnMut() {
-    use opentelemetry::trace::{Span as _, Tracer as _, TracerProvider as _};
+    use opentelemetry::trace::TracerProvider as _;
     let provider = otel_side::provider(pipeline, opentelemetry_sdk::trace::Sampler::AlwaysOn);
     let tracer = provider.tracer("bench");
     move || {
         let _keep = &provider;
-        let mut span = tracer
-            .span_builder("x")
-            .with_attributes([
-                opentelemetry::KeyValue::new("k1", "value"),
-                opentelemetry::KeyValue::new("k2", 42),
-                opentelemetry::KeyValue::new("k3", true),
-                opentelemetry::KeyValue::new("k4", 1.5),
-            ])
-            .start(&tracer);
-        span.add_event("event", vec![]);
-        span.end();
+        otel_span_4attr(&tracer);
     }
 }
 

@@ -188,23 +188,29 @@ impl SdkTracerProvider {
             .collect()
     }
 
-    /// Exports everything ended so far, within `timeout` overall.
-    pub fn force_flush(&self, timeout: Duration) -> Result<(), ShutdownError> {
+    /// Runs `op` on every processor, sharing one deadline; collects the errors.
+    fn each_processor(
+        &self,
+        timeout: Duration,
+        op: impl Fn(&dyn SpanProcessor, Duration) -> Result<(), ProcessorError>,
+    ) -> Result<(), ShutdownError> {
         let deadline = Instant::now() + timeout;
         let errors: Vec<ProcessorError> = self
             .shared()
             .processors
             .iter()
-            .filter_map(|p| {
-                p.force_flush(deadline.saturating_duration_since(Instant::now()))
-                    .err()
-            })
+            .filter_map(|p| op(&**p, deadline.saturating_duration_since(Instant::now())).err())
             .collect();
         if errors.is_empty() {
             Ok(())
         } else {
             Err(ShutdownError { errors })
         }
+    }
+
+    /// Exports everything ended so far, within `timeout` overall.
+    pub fn force_flush(&self, timeout: Duration) -> Result<(), ShutdownError> {
+        self.each_processor(timeout, |p, left| p.force_flush(left))
     }
 
     /// Flushes and shuts every processor down, within `timeout` overall.
@@ -216,21 +222,7 @@ impl SdkTracerProvider {
                 errors: vec![ProcessorError::AlreadyShutdown],
             });
         }
-        let deadline = Instant::now() + timeout;
-        let errors: Vec<ProcessorError> = self
-            .shared()
-            .processors
-            .iter()
-            .filter_map(|p| {
-                p.shutdown(deadline.saturating_duration_since(Instant::now()))
-                    .err()
-            })
-            .collect();
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(ShutdownError { errors })
-        }
+        self.each_processor(timeout, |p, left| p.shutdown(left))
     }
 
     /// A guard that shuts this provider down, within `timeout`, when dropped.

@@ -257,6 +257,18 @@ pub(crate) fn link_from(link: Link, limits: &crate::SpanLimits) -> SpanLink {
     }
 }
 
+/// Sets one attribute within the span limits, counting a drop.
+fn set_limited(data: &mut SpanData, attribute: KeyValue, limits: &crate::SpanLimits) {
+    if !set_attribute(
+        &mut data.attributes,
+        attribute,
+        limits.max_attributes_per_span,
+        limits.max_attribute_value_length,
+    ) {
+        data.dropped_attributes_count += 1;
+    }
+}
+
 impl SpanBackend for SdkSpan {
     fn span_context(&self) -> &SpanContext {
         &self.context
@@ -267,29 +279,13 @@ impl SpanBackend for SdkSpan {
     }
 
     fn set_attribute(&self, attribute: KeyValue) {
-        self.with(|data, p| {
-            if !set_attribute(
-                &mut data.attributes,
-                attribute,
-                p.limits.max_attributes_per_span,
-                p.limits.max_attribute_value_length,
-            ) {
-                data.dropped_attributes_count += 1;
-            }
-        })
+        self.with(|data, p| set_limited(data, attribute, &p.limits))
     }
 
     fn set_attributes(&self, attributes: Vec<KeyValue>) {
         self.with(|data, p| {
             for attribute in attributes {
-                if !set_attribute(
-                    &mut data.attributes,
-                    attribute,
-                    p.limits.max_attributes_per_span,
-                    p.limits.max_attribute_value_length,
-                ) {
-                    data.dropped_attributes_count += 1;
-                }
+                set_limited(data, attribute, &p.limits);
             }
         })
     }

@@ -79,17 +79,7 @@ fn run_clew(o: &Options, stop: &Arc<AtomicBool>) -> u64 {
                 let mut n = 0u64;
                 while !stop.load(Ordering::Relaxed) {
                     if attrs {
-                        let span = tracer
-                            .span("x")
-                            .with_attributes([
-                                clew_api::KeyValue::new("k1", "value"),
-                                clew_api::KeyValue::new("k2", 42),
-                                clew_api::KeyValue::new("k3", true),
-                                clew_api::KeyValue::new("k4", 1.5),
-                            ])
-                            .start();
-                        span.add_event("event", vec![]);
-                        span.end();
+                        clew_bench::sdk::clew_span_4attr(&tracer);
                     } else {
                         black_box(tracer.start("x"));
                     }
@@ -107,7 +97,7 @@ fn run_clew(o: &Options, stop: &Arc<AtomicBool>) -> u64 {
 }
 
 fn run_otel(o: &Options, stop: &Arc<AtomicBool>) -> u64 {
-    use opentelemetry::trace::{Span as _, Tracer as _, TracerProvider as _};
+    use opentelemetry::trace::{Tracer as _, TracerProvider as _};
     use opentelemetry_sdk::trace::{
         BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracerProvider,
     };
@@ -136,17 +126,7 @@ fn run_otel(o: &Options, stop: &Arc<AtomicBool>) -> u64 {
                 let mut n = 0u64;
                 while !stop.load(Ordering::Relaxed) {
                     if attrs {
-                        let mut span = tracer
-                            .span_builder("x")
-                            .with_attributes([
-                                opentelemetry::KeyValue::new("k1", "value"),
-                                opentelemetry::KeyValue::new("k2", 42),
-                                opentelemetry::KeyValue::new("k3", true),
-                                opentelemetry::KeyValue::new("k4", 1.5),
-                            ])
-                            .start(&tracer);
-                        span.add_event("event", vec![]);
-                        span.end();
+                        clew_bench::sdk::otel_span_4attr(&tracer);
                     } else {
                         black_box(tracer.start("x"));
                     }
