@@ -273,6 +273,8 @@ pub struct ConsoleExporter {
 struct ConsoleState {
     sink: Sink,
     pending: HashMap<TraceId, Vec<SpanData>>,
+    /// The resource of the last export, for traces printed at flush.
+    resource: Resource,
     shut_down: bool,
 }
 
@@ -306,6 +308,7 @@ impl ConsoleExporter {
             state: Mutex::new(ConsoleState {
                 sink: Box::new(writer),
                 pending: HashMap::new(),
+                resource: Resource::empty(),
                 shut_down: false,
             }),
         }
@@ -321,18 +324,14 @@ fn is_local_root(span: &SpanData) -> bool {
     !span.parent_span_id.is_valid() || span.parent_is_remote
 }
 
-fn flush_pending(
-    state: &mut ConsoleState,
-    resource: &Resource,
-    only: Option<TraceId>,
-) -> std::io::Result<()> {
+fn flush_pending(state: &mut ConsoleState, only: Option<TraceId>) -> std::io::Result<()> {
     let ids: Vec<TraceId> = match only {
         Some(id) => vec![id],
         None => state.pending.keys().copied().collect(),
     };
     for id in ids {
         if let Some(spans) = state.pending.remove(&id) {
-            let text = render_waterfall(&spans, resource);
+            let text = render_waterfall(&spans, &state.resource);
             state.sink.write_all(text.as_bytes())?;
         }
     }
@@ -363,6 +362,9 @@ impl SpanExporter for ConsoleExporter {
                 state.sink.flush().map_err(io)
             }
             ConsoleFormat::Waterfall => {
+                if state.resource != *resource {
+                    state.resource = resource.clone();
+                }
                 let mut complete = Vec::new();
                 for span in batch {
                     let id = span.span_context.trace_id();
@@ -372,7 +374,7 @@ impl SpanExporter for ConsoleExporter {
                     state.pending.entry(id).or_default().push(span);
                 }
                 for id in complete {
-                    flush_pending(&mut state, resource, Some(id)).map_err(io)?;
+                    flush_pending(&mut state, Some(id)).map_err(io)?;
                 }
                 Ok(())
             }
@@ -381,8 +383,7 @@ impl SpanExporter for ConsoleExporter {
 
     fn force_flush(&self, _timeout: Duration) -> Result<(), ExportError> {
         let mut state = self.lock();
-        flush_pending(&mut state, &Resource::empty(), None)
-            .map_err(|e| ExportError::Failed(Box::new(e)))
+        flush_pending(&mut state, None).map_err(|e| ExportError::Failed(Box::new(e)))
     }
 
     fn shutdown(&self, timeout: Duration) -> Result<(), ExportError> {
