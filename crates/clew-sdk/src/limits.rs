@@ -160,12 +160,35 @@ pub(crate) fn limit_attributes(
 }
 
 /// True when two attributes share a key.
+///
+/// Each key is reduced once to a fingerprint (length and last byte), so the
+/// pairwise pass compares integers; only equal fingerprints compare bytes.
 fn has_duplicate_keys(attributes: &[KeyValue]) -> bool {
-    attributes.iter().enumerate().any(|(i, a)| {
-        attributes[..i]
-            .iter()
-            .any(|b| same_key(b.key.as_str(), a.key.as_str()))
-    })
+    const SMALL: usize = 16;
+    let n = attributes.len();
+    if n < 2 {
+        return false;
+    }
+    if n > SMALL {
+        return attributes.iter().enumerate().any(|(i, a)| {
+            attributes[..i]
+                .iter()
+                .any(|b| same_key(b.key.as_str(), a.key.as_str()))
+        });
+    }
+    let mut prints = [0u64; SMALL];
+    for (print, kv) in prints.iter_mut().zip(attributes) {
+        let key = kv.key.as_str().as_bytes();
+        *print = ((key.len() as u64) << 8) | u64::from(key.last().copied().unwrap_or(0));
+    }
+    for i in 1..n {
+        for j in 0..i {
+            if prints[i] == prints[j] && attributes[i].key.as_str() == attributes[j].key.as_str() {
+                return true;
+            }
+        }
+    }
+    false
 }
 
 #[cfg(test)]
@@ -217,6 +240,21 @@ mod tests {
         let mut v = Value::from(12345i64);
         truncate_value(&mut v, Some(1));
         assert_eq!(v, Value::I64(12345));
+    }
+
+    #[test]
+    fn duplicate_detection_survives_fingerprint_collisions() {
+        let kv = |k: &'static str| KeyValue::new(k, 1);
+        assert!(
+            !has_duplicate_keys(&[kv("ab"), kv("cb"), kv("xb")]),
+            "same length and last byte"
+        );
+        assert!(has_duplicate_keys(&[kv("ab"), kv("cb"), kv("ab")]));
+        let many: Vec<KeyValue> = (0..20).map(|i| KeyValue::new(format!("k{i}"), i)).collect();
+        assert!(!has_duplicate_keys(&many));
+        let mut dup = many.clone();
+        dup.push(KeyValue::new("k3", 0));
+        assert!(has_duplicate_keys(&dup));
     }
 
     #[test]
