@@ -67,20 +67,28 @@ pub(crate) struct BufferPool {
 }
 
 impl BufferPool {
-    /// A cleared buffer, from the pool when it has one.
+    /// An empty buffer, from the pool when it has one. Buffers come back
+    /// with their exported spans in them; they are dropped here, by the
+    /// caller (a producer thread), not by the export thread.
     pub(crate) fn take(&self, capacity: usize) -> Vec<SpanData> {
-        self.free
+        let pooled = self
+            .free
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .pop()
-            .unwrap_or_else(|| Vec::with_capacity(capacity))
+            .pop();
+        match pooled {
+            Some(mut buffer) => {
+                buffer.clear();
+                buffer
+            }
+            None => Vec::with_capacity(capacity),
+        }
     }
 
-    fn put(&self, mut buffer: Vec<SpanData>) {
-        buffer.clear();
+    fn put(&self, buffer: Vec<SpanData>) {
         let mut free = self.free.lock().unwrap_or_else(PoisonError::into_inner);
         // A few spare buffers cover the queue; more would only hold memory.
-        if free.len() < 8 {
+        if free.len() < 4 {
             free.push(buffer);
         }
     }

@@ -515,7 +515,7 @@ impl SpanProcessor for BatchSpanProcessor {
             return;
         }
         if shard.current.capacity() == 0 {
-            shard.current = shared.buffers.take(config.max_export_batch_size);
+            shard.current = Vec::with_capacity(config.max_export_batch_size);
         }
         shard.current.push(span);
         shard.waiting += 1;
@@ -525,6 +525,16 @@ impl SpanProcessor for BatchSpanProcessor {
             let pressed = shard.waiting * 4 >= config.max_queue_size * 3;
             drop(shard);
             shared.wake_worker();
+            // The next buffer comes from the pool, where exported batches
+            // return with their spans still in them: dropping those here, on
+            // a producer thread, spreads the freeing over the producers
+            // instead of loading it all on the export thread.
+            let buffer = shared.buffers.take(config.max_export_batch_size);
+            let mut shard = lock(&shared.shards[shard_index()]);
+            if shard.current.capacity() == 0 {
+                shard.current = buffer;
+            }
+            drop(shard);
             if pressed && !shared.exporting.load(Ordering::Relaxed) {
                 // The queue is three-quarters full and the worker has been
                 // woken but is not running: offer it this thread's time slice.
