@@ -85,6 +85,13 @@ impl BufferPool {
         }
     }
 
+    /// Drops every pooled buffer and the spans left in them.
+    pub(crate) fn clear(&self) {
+        let buffers =
+            std::mem::take(&mut *self.free.lock().unwrap_or_else(PoisonError::into_inner));
+        drop(buffers);
+    }
+
     fn put(&self, buffer: Vec<SpanData>) {
         let mut free = self.free.lock().unwrap_or_else(PoisonError::into_inner);
         // A few spare buffers cover the queue; more would only hold memory.

@@ -698,6 +698,9 @@ fn worker_loop(shared: &BatchShared) {
         if finished {
             let _ = shared.exporter.force_flush(config.export_timeout);
             let _ = shared.exporter.shutdown(config.export_timeout);
+            // Exported spans waiting in pooled buffers are released now:
+            // no producer will take those buffers any more.
+            shared.buffers.clear();
         }
 
         let mut c = lock(&shared.control);
