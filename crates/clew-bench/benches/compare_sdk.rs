@@ -1,7 +1,7 @@
 //! clew-sdk against opentelemetry_sdk 0.33 on the anchor workloads, in one
 //! process. `cargo bench -p clew-bench --bench compare_sdk`, or `cargo xtask bench`.
 
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 
 /// A workload's name, and its operation for clew and for opentelemetry.
 type Case = (&'static str, Box<dyn FnMut()>, Box<dyn FnMut()>);
@@ -38,5 +38,23 @@ fn sdk(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, sdk);
+/// Encoding a 512-span batch to OTLP protobuf. opentelemetry's transform
+/// consumes the spans, so its input is cloned outside the timed section.
+fn otlp(c: &mut Criterion) {
+    use clew_bench::otlp;
+    let mut g = c.benchmark_group("otlp_encode_512/convert_encode");
+    let (resource, spans) = otlp::clew_batch();
+    g.bench_function("clew", |b| b.iter(|| otlp::clew_encode(&resource, &spans)));
+    let (resource, spans) = otlp::otel_batch();
+    g.bench_function("opentelemetry", |b| {
+        b.iter_batched(
+            || spans.clone(),
+            |spans| otlp::otel_encode(&resource, spans),
+            BatchSize::LargeInput,
+        )
+    });
+    g.finish();
+}
+
+criterion_group!(benches, sdk, otlp);
 criterion_main!(benches);

@@ -28,6 +28,10 @@ pub struct Workload {
     pub name: &'static str,
     /// `clew` or `opentelemetry`.
     pub system: &'static str,
+    /// How many times heavier one iteration is than a span: the harness
+    /// divides its iteration count by this, so that a 512-span workload
+    /// does not run for hours under callgrind.
+    pub weight: u64,
 }
 
 /// Every workload, in report order.
@@ -35,78 +39,112 @@ pub const WORKLOADS: &[Workload] = &[
     Workload {
         name: "noop_span/start_end",
         system: "clew",
+        weight: 1,
     },
     Workload {
         name: "noop_span/start_end",
         system: "opentelemetry",
+        weight: 1,
     },
     Workload {
         name: "noop_span/in_span",
         system: "clew",
+        weight: 1,
     },
     Workload {
         name: "noop_span/in_span",
         system: "opentelemetry",
+        weight: 1,
     },
     Workload {
         name: "propagation_inject_extract/roundtrip",
         system: "clew",
+        weight: 1,
     },
     Workload {
         name: "propagation_inject_extract/roundtrip",
         system: "opentelemetry",
+        weight: 1,
     },
     Workload {
         name: "propagation_inject_extract/inject",
         system: "clew",
+        weight: 1,
     },
     Workload {
         name: "propagation_inject_extract/inject",
         system: "opentelemetry",
+        weight: 1,
     },
     Workload {
         name: "propagation_inject_extract/extract",
         system: "clew",
+        weight: 1,
     },
     Workload {
         name: "propagation_inject_extract/extract",
         system: "opentelemetry",
+        weight: 1,
     },
     Workload {
         name: "propagation_inject_extract/roundtrip",
         system: "carrier-floor",
+        weight: 1,
     },
     Workload {
         name: "sdk_span_sampled_4attr/discard_processor",
         system: "clew",
+        weight: 1,
     },
     Workload {
         name: "sdk_span_sampled_4attr/discard_processor",
         system: "opentelemetry",
+        weight: 1,
     },
     Workload {
         name: "sdk_span_sampled_4attr/batch",
         system: "clew",
+        weight: 1,
     },
     Workload {
         name: "sdk_span_sampled_4attr/batch",
         system: "opentelemetry",
+        weight: 1,
     },
     Workload {
         name: "sdk_span_not_sampled/always_off",
         system: "clew",
+        weight: 1,
     },
     Workload {
         name: "sdk_span_not_sampled/always_off",
         system: "opentelemetry",
+        weight: 1,
     },
     Workload {
         name: "nested_3/in_span",
         system: "clew",
+        weight: 1,
     },
     Workload {
         name: "nested_3/in_span",
         system: "opentelemetry",
+        weight: 1,
+    },
+    Workload {
+        name: "otlp_encode_512/convert_encode",
+        system: "clew",
+        weight: 512,
+    },
+    Workload {
+        name: "otlp_encode_512/convert_encode",
+        system: "opentelemetry",
+        weight: 512,
+    },
+    Workload {
+        name: "otlp_encode_512/convert_encode",
+        system: "opentelemetry-clone",
+        weight: 512,
     },
 ];
 
@@ -156,6 +194,13 @@ pub fn run(workload: &Workload, iterations: u64) -> bool {
         }
         ("nested_3/in_span", "clew") => repeat(iterations, sdk::clew_nested_3()),
         ("nested_3/in_span", "opentelemetry") => repeat(iterations, sdk::otel_nested_3()),
+        ("otlp_encode_512/convert_encode", "clew") => repeat(iterations, otlp::clew_workload()),
+        ("otlp_encode_512/convert_encode", "opentelemetry") => {
+            repeat(iterations, otlp::otel_workload())
+        }
+        ("otlp_encode_512/convert_encode", "opentelemetry-clone") => {
+            repeat(iterations, otlp::otel_clone_workload())
+        }
         _ => return false,
     }
     true
@@ -328,6 +373,7 @@ pub mod otel {
     }
 }
 
+pub mod otlp;
 pub mod sdk;
 
 /// One no-op span, out of line, for reading its machine code (`objdump`).

@@ -527,7 +527,10 @@ pub fn render_waterfall(spans: &[SpanData], resource: &Resource) -> String {
     out
 }
 
-fn json_str(out: &mut String, s: &str) {
+/// Appends `s` to `out` as a JSON string literal: quoted, with `"`, `\`
+/// and control characters escaped. Shared by the console's JSON lines and
+/// the OTLP/JSON encoder.
+pub fn write_json_string(out: &mut String, s: &str) {
     out.push('"');
     for c in s.chars() {
         match c {
@@ -560,7 +563,7 @@ fn json_value(out: &mut String, v: &Value) {
         if f.is_finite() {
             let _ = write!(out, "{f}");
         } else {
-            json_str(out, &f.to_string());
+            write_json_string(out, &f.to_string());
         }
     };
     match v {
@@ -571,7 +574,7 @@ fn json_value(out: &mut String, v: &Value) {
             let _ = write!(out, "{i}");
         }
         Value::F64(f) => float(out, f),
-        Value::String(s) => json_str(out, s.as_str()),
+        Value::String(s) => write_json_string(out, s.as_str()),
         Value::Array(Array::Bool(v)) => list(out, v, |o, b| {
             let _ = write!(o, "{b}");
         }),
@@ -579,7 +582,7 @@ fn json_value(out: &mut String, v: &Value) {
             let _ = write!(o, "{i}");
         }),
         Value::Array(Array::F64(v)) => list(out, v, float),
-        Value::Array(Array::String(v)) => list(out, v, |o, s| json_str(o, s.as_str())),
+        Value::Array(Array::String(v)) => list(out, v, |o, s| write_json_string(o, s.as_str())),
     }
 }
 
@@ -592,7 +595,7 @@ fn json_attributes<'a>(
         if i > 0 {
             out.push(',');
         }
-        json_str(out, kv.key.as_str());
+        write_json_string(out, kv.key.as_str());
         out.push(':');
         json_value(out, &kv.value);
     }
@@ -616,7 +619,7 @@ pub fn render_json(span: &SpanData, resource: &Resource, out: &mut String) {
         let _ = write!(out, ",\"parentSpanId\":\"{}\"", span.parent_span_id);
     }
     out.push_str(",\"name\":");
-    json_str(out, &span.name);
+    write_json_string(out, &span.name);
     let _ = write!(
         out,
         ",\"kind\":\"{}\",\"startTimeUnixNano\":{},\"endTimeUnixNano\":{},\"durationNanos\":{}",
@@ -627,7 +630,7 @@ pub fn render_json(span: &SpanData, resource: &Resource, out: &mut String) {
     );
     if !sc.trace_state().is_empty() {
         out.push_str(",\"traceState\":");
-        json_str(out, sc.trace_state().header());
+        write_json_string(out, sc.trace_state().header());
     }
     out.push_str(",\"attributes\":");
     json_attributes(out, &span.attributes);
@@ -637,7 +640,7 @@ pub fn render_json(span: &SpanData, resource: &Resource, out: &mut String) {
             out.push(',');
         }
         out.push_str("{\"name\":");
-        json_str(out, &e.name);
+        write_json_string(out, &e.name);
         let _ = write!(
             out,
             ",\"timeUnixNano\":{},\"attributes\":",
@@ -666,12 +669,12 @@ pub fn render_json(span: &SpanData, resource: &Resource, out: &mut String) {
         Status::Ok => out.push_str("{\"code\":\"ok\"}"),
         Status::Error { description } => {
             out.push_str("{\"code\":\"error\",\"description\":");
-            json_str(out, description);
+            write_json_string(out, description);
             out.push('}');
         }
     }
     out.push_str(",\"scope\":");
-    json_str(out, &span.scope.name);
+    write_json_string(out, &span.scope.name);
     out.push_str(",\"resource\":");
     json_attributes(out, resource.iter());
     let _ = write!(

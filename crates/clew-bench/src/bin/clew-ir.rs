@@ -34,9 +34,14 @@ static GLOBAL: Counting = Counting;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("--otlp-sizes") {
+        let (clew, otel) = clew_bench::otlp::sizes();
+        println!("otlp_bytes clew={clew} opentelemetry={otel}");
+        return ExitCode::SUCCESS;
+    }
     if args.first().map(String::as_str) == Some("--list") {
         for w in WORKLOADS {
-            println!("{} {}", w.name, w.system);
+            println!("{} {} {}", w.name, w.system, w.weight);
         }
         return ExitCode::SUCCESS;
     }
