@@ -2,9 +2,15 @@
 //! numbers (opentelemetry-proto v1.11.0), straight from span data to bytes,
 //! with no dependency on opentelemetry-rust.
 //!
-//! This release has the encoders; the transports (gRPC through tonic, HTTP
-//! with protobuf or JSON bodies), configuration from `OTEL_EXPORTER_OTLP_*`,
-//! retry and TLS follow.
+//! This release has the encoders and the OTLP/HTTP exporter
+//! ([`OtlpExporter`]: protobuf or JSON bodies, gzip, headers, timeout, retry
+//! with backoff and `Retry-After`, partial success, request splitting),
+//! configured in code or from `OTEL_EXPORTER_OTLP_*` ([`OtlpConfig`]).
+//! gRPC and TLS follow; until then the exporter refuses them with an error
+//! rather than sending somewhere else.
+//!
+//! Exports run on the batch processor's thread with blocking sockets: no
+//! async runtime is needed, and the application's is never used.
 //!
 //! # Getting started
 //!
@@ -40,6 +46,24 @@
     rust_2018_idioms
 )]
 
+pub mod config;
+mod exporter;
 mod group;
+mod http;
 pub mod json;
 pub mod protobuf;
+mod response;
+mod retry;
+
+pub use config::{Compression, Endpoint, OtlpConfig, Protocol};
+pub use exporter::{BuildError, ExporterStats, OtlpExporter};
+pub use response::PartialSuccess;
+
+/// The `User-Agent` of every request: clew's product token, then the one
+/// the specification recommends for Rust OTLP exporters.
+pub const USER_AGENT: &str = concat!(
+    "clew/",
+    env!("CARGO_PKG_VERSION"),
+    " OTel-OTLP-Exporter-Rust/",
+    env!("CARGO_PKG_VERSION")
+);

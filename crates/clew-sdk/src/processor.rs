@@ -33,6 +33,13 @@ pub enum ProcessorError {
     AlreadyShutdown,
     /// The exporter failed.
     Export(ExportError),
+    /// It finished in time, but exports failed on the way (or spans were
+    /// refused as the queue filled meanwhile): `spans_lost` spans were
+    /// dropped during the flush or shutdown.
+    SpansLost {
+        /// Spans dropped between the start and the end of the operation.
+        spans_lost: u64,
+    },
 }
 
 impl fmt::Display for ProcessorError {
@@ -43,6 +50,9 @@ impl fmt::Display for ProcessorError {
             }
             ProcessorError::AlreadyShutdown => f.write_str("already shut down"),
             ProcessorError::Export(e) => write!(f, "{e}"),
+            ProcessorError::SpansLost { spans_lost } => {
+                write!(f, "{spans_lost} spans were dropped: the exporter failed")
+            }
         }
     }
 }
@@ -460,6 +470,14 @@ impl BatchSpanProcessor {
         }
     }
 
+    /// `SpansLost` if spans were dropped since the counter read `before`.
+    fn lost_since(&self, before: u64) -> Result<(), ProcessorError> {
+        match self.shared.stats().dropped.saturating_sub(before) {
+            0 => Ok(()),
+            spans_lost => Err(ProcessorError::SpansLost { spans_lost }),
+        }
+    }
+
     /// The settings in use.
     pub fn config(&self) -> BatchConfig {
         self.shared.config
@@ -546,6 +564,7 @@ impl SpanProcessor for BatchSpanProcessor {
 
     fn force_flush(&self, timeout: Duration) -> Result<(), ProcessorError> {
         let deadline = deadline_after(timeout);
+        let dropped_before = self.shared.stats().dropped;
         let target = {
             let mut c = lock(&self.shared.control);
             if c.worker_exited {
@@ -561,7 +580,9 @@ impl SpanProcessor for BatchSpanProcessor {
             c.flush_requested
         };
         self.shared.work.notify_one();
-        let result = self.wait_for(deadline, |c| c.flush_done >= target || c.worker_exited);
+        let result = self
+            .wait_for(deadline, |c| c.flush_done >= target || c.worker_exited)
+            .and_then(|()| self.lost_since(dropped_before));
         if let Err(ProcessorError::Timeout { spans_lost }) = &result {
             diagnostics::report(Diagnostic::Timeout {
                 operation: "BatchSpanProcessor flush",
@@ -573,6 +594,7 @@ impl SpanProcessor for BatchSpanProcessor {
 
     fn shutdown(&self, timeout: Duration) -> Result<(), ProcessorError> {
         let deadline = deadline_after(timeout);
+        let dropped_before = self.shared.stats().dropped;
         if self.shared.shutdown.swap(true, Ordering::AcqRel) {
             return Err(ProcessorError::AlreadyShutdown);
         }
@@ -588,6 +610,7 @@ impl SpanProcessor for BatchSpanProcessor {
                 if let Some(handle) = lock(&self.worker).take() {
                     let _ = handle.join();
                 }
+                return self.lost_since(dropped_before);
             }
             Err(ProcessorError::Timeout { spans_lost }) => {
                 // The worker is stuck in the exporter; it is left to finish

@@ -114,7 +114,8 @@ impl ShutdownError {
         self.errors
             .iter()
             .map(|e| match e {
-                ProcessorError::Timeout { spans_lost } => *spans_lost,
+                ProcessorError::Timeout { spans_lost }
+                | ProcessorError::SpansLost { spans_lost } => *spans_lost,
                 _ => 0,
             })
             .sum()

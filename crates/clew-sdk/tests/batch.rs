@@ -132,15 +132,28 @@ fn failed_exports_are_counted_as_dropped() {
         .with_env(Env::from_pairs([("X", "1")]))
         .with_span_processor(ArcProcessor(processor.clone()))
         .build();
+    // A flush whose exports failed says how many spans it lost.
+    let mut reported = 0;
+    let mut flush = || match p.force_flush(Duration::from_secs(10)) {
+        Ok(()) => {}
+        Err(e) => {
+            assert!(
+                matches!(e.errors[0], ProcessorError::SpansLost { .. }),
+                "{e}"
+            );
+            reported += e.spans_lost();
+        }
+    };
     for _ in 0..20 {
         p.tracer("t").start("x").end();
         // Flushing each time makes batches, and so failures, deterministic.
         if processor.stats().unwrap().queued >= 5 {
-            p.force_flush(Duration::from_secs(10)).unwrap();
+            flush();
         }
     }
-    p.force_flush(Duration::from_secs(10)).unwrap();
+    flush();
     let s = processor.stats().unwrap();
+    assert_eq!(reported, s.dropped, "{s:?}");
     invariant(&s);
     assert_eq!(s.created, 20);
     assert_eq!(s.exported, *flaky.accepted.lock().unwrap() as u64);

@@ -1,0 +1,322 @@
+//! The OTLP/HTTP span exporter.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
+use std::thread;
+use std::time::{Duration, Instant, SystemTime};
+
+use clew_sdk::diagnostics::{self, Diagnostic};
+use clew_sdk::export::{ExportError, SpanBatch, SpanExporter};
+use clew_sdk::{Resource, SpanData};
+
+use crate::config::{Compression, OtlpConfig, Protocol};
+use crate::http::{Client, Response, SendError};
+use crate::response::{self, PartialSuccess};
+use crate::retry::{parse_retry_after, Backoff};
+
+/// Why an exporter could not be built.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildError(String);
+
+impl std::fmt::Display for BuildError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for BuildError {}
+
+/// What an exporter has done since it was built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ExporterStats {
+    /// HTTP requests sent, retries included.
+    pub requests: u64,
+    /// Requests that were retries.
+    pub retries: u64,
+    /// Spans the receiver accepted (sent minus rejected).
+    pub spans_exported: u64,
+    /// Spans lost: failed exports, oversized spans, and rejections.
+    pub spans_failed: u64,
+    /// Spans the receiver reported rejecting in partial successes.
+    pub spans_rejected: u64,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    requests: AtomicU64,
+    retries: AtomicU64,
+    exported: AtomicU64,
+    failed: AtomicU64,
+    rejected: AtomicU64,
+}
+
+/// Exports spans over OTLP/HTTP, with protobuf or JSON bodies.
+///
+/// Every export runs on the calling thread (the batch processor's export
+/// thread) with blocking sockets: no async runtime is needed or used, and an
+/// application's runtime, whatever its flavour, is never entered. Transient
+/// failures (connection errors, HTTP 429, 502, 503, 504) are retried with
+/// exponential backoff and jitter, honouring `Retry-After`, until the
+/// export's timeout; other statuses fail at once. A batch whose request
+/// would exceed the size limit is split in halves until each part fits.
+#[derive(Debug)]
+pub struct OtlpExporter {
+    config: OtlpConfig,
+    client: Mutex<Client>,
+    counters: Counters,
+    shut_down: AtomicBool,
+    initial_backoff: Duration,
+}
+
+impl OtlpExporter {
+    /// Builds an exporter for `config`. gRPC and `https` endpoints are
+    /// refused with an error saying so: this release sends OTLP/HTTP over
+    /// plain TCP.
+    pub fn new(config: OtlpConfig) -> Result<OtlpExporter, BuildError> {
+        if config.protocol == Protocol::Grpc {
+            return Err(BuildError(
+                "OTLP/gRPC is not available in this release of clew-otlp; use http/protobuf".into(),
+            ));
+        }
+        if config.endpoint.tls {
+            return Err(BuildError(format!(
+                "{}: TLS is not available in this release of clew-otlp",
+                config.endpoint
+            )));
+        }
+        let content_type = match config.protocol {
+            Protocol::HttpJson => "application/json",
+            _ => "application/x-protobuf",
+        };
+        let client = Client::new(
+            config.endpoint.clone(),
+            content_type,
+            config.compression == Compression::Gzip,
+            &config.headers,
+            config.max_response_size,
+        );
+        Ok(OtlpExporter {
+            config,
+            client: Mutex::new(client),
+            counters: Counters::default(),
+            shut_down: AtomicBool::new(false),
+            initial_backoff: Duration::from_millis(100),
+        })
+    }
+
+    /// Builds an exporter from the `OTEL_EXPORTER_OTLP_*` variables.
+    pub fn from_env() -> Result<OtlpExporter, BuildError> {
+        OtlpExporter::new(OtlpConfig::from_env())
+    }
+
+    /// Sets the first retry delay (default 100 ms); it doubles up to 5 s.
+    pub fn with_initial_backoff(mut self, delay: Duration) -> OtlpExporter {
+        self.initial_backoff = delay;
+        self
+    }
+
+    /// The configuration in use.
+    pub fn config(&self) -> &OtlpConfig {
+        &self.config
+    }
+
+    /// Counters since the exporter was built.
+    pub fn stats(&self) -> ExporterStats {
+        let c = &self.counters;
+        ExporterStats {
+            requests: c.requests.load(Ordering::Relaxed),
+            retries: c.retries.load(Ordering::Relaxed),
+            spans_exported: c.exported.load(Ordering::Relaxed),
+            spans_failed: c.failed.load(Ordering::Relaxed),
+            spans_rejected: c.rejected.load(Ordering::Relaxed),
+        }
+    }
+
+    fn encode(&self, resource: &Resource, spans: &[SpanData]) -> Vec<u8> {
+        match self.config.protocol {
+            Protocol::HttpJson => {
+                let mut out = String::new();
+                crate::json::encode_request(resource, spans, &mut out);
+                out.into_bytes()
+            }
+            _ => {
+                let mut out = Vec::new();
+                crate::protobuf::encode_request(resource, spans, &mut out);
+                out
+            }
+        }
+    }
+
+    fn encoded_len(&self, resource: &Resource, spans: &[SpanData]) -> usize {
+        match self.config.protocol {
+            // JSON has no cheap length pass; encode to measure.
+            Protocol::HttpJson => self.encode(resource, spans).len(),
+            _ => crate::protobuf::encoded_len(resource, spans),
+        }
+    }
+
+    /// Exports `spans`, split as needed to respect the request size limit.
+    fn export_parts(
+        &self,
+        resource: &Resource,
+        spans: &[SpanData],
+        deadline: Instant,
+    ) -> Result<(), ExportError> {
+        if spans.is_empty() {
+            return Ok(());
+        }
+        let len = self.encoded_len(resource, spans);
+        if len > self.config.max_request_size {
+            if spans.len() == 1 {
+                self.counters.failed.fetch_add(1, Ordering::Relaxed);
+                return Err(ExportError::failed(format!(
+                    "span {:?} encodes to {len} bytes, over the {}-byte request limit; dropped",
+                    spans[0].name, self.config.max_request_size
+                )));
+            }
+            let (a, b) = spans.split_at(spans.len() / 2);
+            let first = self.export_parts(resource, a, deadline);
+            let second = self.export_parts(resource, b, deadline);
+            return first.and(second);
+        }
+        let body = self.encode(resource, spans);
+        let body = match self.config.compression {
+            Compression::Gzip => crate::http::gzip(&body),
+            Compression::None => body,
+        };
+        match self.send(&body, deadline) {
+            Ok(partial) => {
+                let rejected = partial
+                    .as_ref()
+                    .map_or(0, |p| p.rejected_spans.max(0) as u64);
+                let rejected = rejected.min(spans.len() as u64);
+                self.counters
+                    .exported
+                    .fetch_add(spans.len() as u64 - rejected, Ordering::Relaxed);
+                self.counters
+                    .rejected
+                    .fetch_add(rejected, Ordering::Relaxed);
+                self.counters.failed.fetch_add(rejected, Ordering::Relaxed);
+                if let Some(p) = partial {
+                    diagnostics::report(Diagnostic::Other(format!(
+                        "OTLP partial success from {}: {} of {} spans rejected: {}",
+                        self.config.endpoint,
+                        p.rejected_spans,
+                        spans.len(),
+                        p.error_message
+                    )));
+                }
+                Ok(())
+            }
+            Err(e) => {
+                self.counters
+                    .failed
+                    .fetch_add(spans.len() as u64, Ordering::Relaxed);
+                Err(e)
+            }
+        }
+    }
+
+    /// Sends one body, retrying transient failures until `deadline`.
+    fn send(&self, body: &[u8], deadline: Instant) -> Result<Option<PartialSuccess>, ExportError> {
+        let mut client = self.client.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut backoff = Backoff::new(self.initial_backoff, Duration::from_secs(5));
+        let mut attempt = 0u32;
+        loop {
+            if attempt > 0 {
+                self.counters.retries.fetch_add(1, Ordering::Relaxed);
+            }
+            attempt += 1;
+            self.counters.requests.fetch_add(1, Ordering::Relaxed);
+            let (why, floor) = match client.post(body, deadline) {
+                Ok(response) if (200..300).contains(&response.status) => {
+                    return Ok(self.partial_success(&response));
+                }
+                Ok(response) if matches!(response.status, 429 | 502 | 503 | 504) => {
+                    let floor = response
+                        .retry_after
+                        .as_deref()
+                        .and_then(|v| parse_retry_after(v, SystemTime::now()));
+                    (self.describe(&response), floor)
+                }
+                Ok(response) => {
+                    return Err(ExportError::failed(format!(
+                        "{} (not retryable)",
+                        self.describe(&response)
+                    )));
+                }
+                Err(SendError::Protocol(message)) => {
+                    return Err(ExportError::failed(format!(
+                        "{}: {message} (not retryable)",
+                        self.config.endpoint
+                    )));
+                }
+                Err(SendError::Io(e)) => (format!("{}: {e}", self.config.endpoint), None),
+            };
+            let delay = backoff.delay(floor);
+            let now = Instant::now();
+            if self.shut_down.load(Ordering::Acquire) || now + delay >= deadline {
+                return Err(ExportError::failed(format!(
+                    "gave up after {attempt} attempts within the export timeout; last: {why}"
+                )));
+            }
+            thread::sleep(delay);
+        }
+    }
+
+    fn partial_success(&self, response: &Response) -> Option<PartialSuccess> {
+        let parsed = match self.config.protocol {
+            Protocol::HttpJson => response::partial_success_json(&response.body),
+            _ => response::partial_success_protobuf(&response.body),
+        };
+        parsed.unwrap_or_else(|()| {
+            diagnostics::report(Diagnostic::Other(format!(
+                "OTLP receiver {} answered {} with a body that is not an ExportTraceServiceResponse; counted as success",
+                self.config.endpoint, response.status
+            )));
+            None
+        })
+    }
+
+    fn describe(&self, response: &Response) -> String {
+        let message = match self.config.protocol {
+            Protocol::HttpJson => response::status_message_json(&response.body),
+            _ => response::status_message_protobuf(&response.body),
+        }
+        .or_else(|| {
+            let text = String::from_utf8_lossy(&response.body);
+            let text = text.trim();
+            (!text.is_empty() && text.len() <= 200).then(|| text.to_owned())
+        });
+        match message {
+            Some(m) => format!(
+                "{} answered HTTP {}: {m}",
+                self.config.endpoint, response.status
+            ),
+            None => format!("{} answered HTTP {}", self.config.endpoint, response.status),
+        }
+    }
+}
+
+impl SpanExporter for OtlpExporter {
+    fn export(
+        &self,
+        batch: SpanBatch,
+        resource: &Resource,
+        timeout: Duration,
+    ) -> Result<(), ExportError> {
+        if self.shut_down.load(Ordering::Acquire) {
+            return Err(ExportError::Shutdown);
+        }
+        let timeout = timeout.min(self.config.timeout);
+        let deadline = Instant::now()
+            .checked_add(timeout)
+            .unwrap_or_else(|| Instant::now() + Duration::from_secs(86_400 * 365));
+        self.export_parts(resource, &batch, deadline)
+    }
+
+    fn shutdown(&self, _timeout: Duration) -> Result<(), ExportError> {
+        self.shut_down.store(true, Ordering::Release);
+        Ok(())
+    }
+}

@@ -1,0 +1,383 @@
+//! Test support for clew (not published): an in-process OTLP/HTTP receiver
+//! on a loopback port. It decodes every request with the published
+//! `opentelemetry-proto` types (an implementation independent of clew's
+//! encoders), records it, and can inject faults: fail the first N requests
+//! with a chosen status and `Retry-After`, answer slowly, report a partial
+//! success, require a header, or close connections after each response.
+//!
+//! ```
+//! use clew_test_support::{Faults, Receiver};
+//! let receiver = Receiver::start(Faults::default());
+//! assert!(receiver.traces_url().starts_with("http://127.0.0.1:"));
+//! assert_eq!(receiver.span_count(), 0);
+//! ```
+#![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::thread;
+use std::time::{Duration, Instant};
+
+pub use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+pub use opentelemetry_proto::tonic::trace::v1::Span;
+
+/// Faults to inject. The default answers every request with success.
+#[derive(Debug, Clone, Default)]
+pub struct Faults {
+    /// Fail this many requests (counted from when the faults are set).
+    pub fail_first: usize,
+    /// The status of those failures (default 503).
+    pub fail_status: u16,
+    /// A `Retry-After` value sent with the failures.
+    pub retry_after: Option<String>,
+    /// Wait this long before answering each request.
+    pub delay: Duration,
+    /// Answer success with this partial success (rejected spans, message).
+    pub partial_success: Option<(i64, String)>,
+    /// Answer 401 unless this header is present with this value.
+    pub require_header: Option<(String, String)>,
+    /// Send `Connection: close` and close after each response.
+    pub close_connections: bool,
+}
+
+/// One request as the receiver saw it.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    /// The request path.
+    pub path: String,
+    /// Every header, names lower-cased.
+    pub headers: Vec<(String, String)>,
+    /// The body as received (compressed if it was).
+    pub raw_body: Vec<u8>,
+    /// The decoded request; `None` when the request was answered with an
+    /// injected failure before decoding, or could not be decoded.
+    pub request: Option<ExportTraceServiceRequest>,
+    /// The status answered.
+    pub status: u16,
+}
+
+impl Recorded {
+    /// A header's value.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+#[derive(Debug, Default)]
+struct State {
+    faults: Faults,
+    failed: usize,
+    recorded: Vec<Recorded>,
+    connections: usize,
+}
+
+#[derive(Debug, Default)]
+struct Shared {
+    state: Mutex<State>,
+    changed: Condvar,
+    stop: AtomicBool,
+}
+
+/// An OTLP/HTTP receiver on `127.0.0.1`, stopped on drop.
+#[derive(Debug)]
+pub struct Receiver {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    accept: Option<thread::JoinHandle<()>>,
+}
+
+impl Receiver {
+    /// Starts a receiver with `faults` on a free port.
+    pub fn start(faults: Faults) -> Receiver {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+        Receiver::serve(listener, faults)
+    }
+
+    /// Starts a receiver on a chosen address (to bring a "collector" back
+    /// on the port an exporter is already configured with).
+    pub fn start_on(addr: SocketAddr, faults: Faults) -> std::io::Result<Receiver> {
+        Ok(Receiver::serve(TcpListener::bind(addr)?, faults))
+    }
+
+    fn serve(listener: TcpListener, faults: Faults) -> Receiver {
+        let addr = listener.local_addr().expect("local address");
+        let shared = Arc::new(Shared::default());
+        shared.lock().faults = faults;
+        let accept_shared = Arc::clone(&shared);
+        let accept = thread::spawn(move || {
+            for stream in listener.incoming() {
+                if accept_shared.stop.load(Ordering::Acquire) {
+                    break;
+                }
+                let Ok(stream) = stream else { continue };
+                accept_shared.lock().connections += 1;
+                let shared = Arc::clone(&accept_shared);
+                thread::spawn(move || connection(stream, &shared));
+            }
+        });
+        Receiver {
+            addr,
+            shared,
+            accept: Some(accept),
+        }
+    }
+
+    /// The receiver's address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT`, for `OTEL_EXPORTER_OTLP_ENDPOINT`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// `http://127.0.0.1:PORT/v1/traces`, the per-signal endpoint.
+    pub fn traces_url(&self) -> String {
+        format!("http://{}/v1/traces", self.addr)
+    }
+
+    /// Replaces the faults; the `fail_first` count starts again.
+    pub fn set_faults(&self, faults: Faults) {
+        let mut state = self.shared.lock();
+        state.faults = faults;
+        state.failed = 0;
+    }
+
+    /// Every request so far, failures included.
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.shared.lock().recorded.clone()
+    }
+
+    /// Connections accepted so far.
+    pub fn connections(&self) -> usize {
+        self.shared.lock().connections
+    }
+
+    /// Every span of every successfully answered request, in arrival order.
+    pub fn spans(&self) -> Vec<Span> {
+        accepted(&self.shared.lock()).cloned().collect()
+    }
+
+    /// How many spans were accepted.
+    pub fn span_count(&self) -> usize {
+        count(&self.shared.lock())
+    }
+
+    /// Waits until at least `n` spans were accepted; false on timeout.
+    pub fn wait_for_spans(&self, n: usize, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut state = self.shared.lock();
+        while count(&state) < n {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            state = self
+                .shared
+                .changed
+                .wait_timeout(state, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        true
+    }
+}
+
+/// The spans of every request answered with success.
+fn accepted(state: &State) -> impl Iterator<Item = &Span> {
+    state
+        .recorded
+        .iter()
+        .filter(|r| r.status == 200)
+        .filter_map(|r| r.request.as_ref())
+        .flat_map(|req| &req.resource_spans)
+        .flat_map(|rs| &rs.scope_spans)
+        .flat_map(|ss| &ss.spans)
+}
+
+fn count(state: &State) -> usize {
+    accepted(state).count()
+}
+
+impl Shared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        self.shared.stop.store(true, Ordering::Release);
+        // Wake the accept loop.
+        let _ = TcpStream::connect(self.addr);
+        if let Some(t) = self.accept.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Reads one request head; `None` at end of stream or on garbage.
+fn read_head(reader: &mut BufReader<TcpStream>) -> Option<(String, Vec<(String, String)>)> {
+    let mut line = String::new();
+    if reader.read_line(&mut line).ok()? == 0 {
+        return None;
+    }
+    let path = line.split(' ').nth(1)?.to_owned();
+    let mut headers = Vec::new();
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).ok()? == 0 {
+            return None;
+        }
+        let line = line.trim_end();
+        if line.is_empty() {
+            return Some((path, headers));
+        }
+        let (name, value) = line.split_once(':')?;
+        headers.push((name.trim().to_ascii_lowercase(), value.trim().to_owned()));
+    }
+}
+
+fn connection(stream: TcpStream, shared: &Shared) {
+    let Ok(write_half) = stream.try_clone() else {
+        return;
+    };
+    let mut writer = write_half;
+    let mut reader = BufReader::new(stream);
+    while let Some((path, headers)) = read_head(&mut reader) {
+        if shared.stop.load(Ordering::Acquire) {
+            return;
+        }
+        let header = |name: &str| {
+            headers
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.clone())
+        };
+        let len = header("content-length")
+            .and_then(|v| v.parse::<usize>().ok())
+            .unwrap_or(0);
+        let mut raw_body = vec![0; len];
+        if reader.read_exact(&mut raw_body).is_err() {
+            return;
+        }
+        let faults = shared.lock().faults.clone();
+        if !faults.delay.is_zero() {
+            thread::sleep(faults.delay);
+        }
+        let json = header("content-type").is_some_and(|v| v.contains("json"));
+        let content_type = if json {
+            "application/json"
+        } else {
+            "application/x-protobuf"
+        };
+        let inject = {
+            let mut state = shared.lock();
+            if state.failed < faults.fail_first {
+                state.failed += 1;
+                true
+            } else {
+                false
+            }
+        };
+        let authorised = faults
+            .require_header
+            .as_ref()
+            .is_none_or(|(n, v)| header(&n.to_ascii_lowercase()).as_deref() == Some(v.as_str()));
+        let (status, request, body, extra) = if inject {
+            let status = if faults.fail_status == 0 {
+                503
+            } else {
+                faults.fail_status
+            };
+            let extra = faults
+                .retry_after
+                .as_ref()
+                .map(|v| format!("Retry-After: {v}\r\n"))
+                .unwrap_or_default();
+            (status, None, b"injected failure".to_vec(), extra)
+        } else if !authorised {
+            (401, None, b"missing credentials".to_vec(), String::new())
+        } else {
+            match decode(&raw_body, header("content-encoding").as_deref(), json) {
+                Ok(request) => (200, Some(request), response(json, &faults), String::new()),
+                Err(e) => (400, None, e.into_bytes(), String::new()),
+            }
+        };
+        let close = faults.close_connections;
+        let head = format!(
+            "HTTP/1.1 {status} X\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n{extra}{}\r\n",
+            body.len(),
+            if close { "Connection: close\r\n" } else { "" }
+        );
+        {
+            let mut state = shared.lock();
+            state.recorded.push(Recorded {
+                path,
+                headers: headers.clone(),
+                raw_body,
+                request,
+                status,
+            });
+        }
+        shared.changed.notify_all();
+        if writer.write_all(head.as_bytes()).is_err() || writer.write_all(&body).is_err() {
+            return;
+        }
+        if close {
+            return;
+        }
+    }
+}
+
+fn decode(
+    raw: &[u8],
+    encoding: Option<&str>,
+    json: bool,
+) -> Result<ExportTraceServiceRequest, String> {
+    let body = match encoding {
+        Some(e) if e.eq_ignore_ascii_case("gzip") => {
+            let mut out = Vec::new();
+            flate2::read::GzDecoder::new(raw)
+                .read_to_end(&mut out)
+                .map_err(|e| format!("bad gzip: {e}"))?;
+            out
+        }
+        Some(other) => return Err(format!("unsupported Content-Encoding {other}")),
+        None => raw.to_vec(),
+    };
+    if json {
+        serde_json::from_slice(&body).map_err(|e| format!("bad OTLP/JSON: {e}"))
+    } else {
+        <ExportTraceServiceRequest as prost::Message>::decode(body.as_slice())
+            .map_err(|e| format!("bad OTLP protobuf: {e}"))
+    }
+}
+
+fn response(json: bool, faults: &Faults) -> Vec<u8> {
+    use opentelemetry_proto::tonic::collector::trace::v1::{
+        ExportTracePartialSuccess, ExportTraceServiceResponse,
+    };
+    match (&faults.partial_success, json) {
+        (None, true) => b"{}".to_vec(),
+        (Some((rejected, message)), true) => format!(
+            "{{\"partialSuccess\":{{\"rejectedSpans\":\"{rejected}\",\"errorMessage\":{}}}}}",
+            serde_json::Value::String(message.clone())
+        )
+        .into_bytes(),
+        (partial, false) => prost::Message::encode_to_vec(&ExportTraceServiceResponse {
+            partial_success: partial.as_ref().map(|(rejected, message)| {
+                ExportTracePartialSuccess {
+                    rejected_spans: *rejected,
+                    error_message: message.clone(),
+                }
+            }),
+        }),
+    }
+}
