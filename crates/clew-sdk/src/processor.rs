@@ -314,6 +314,9 @@ struct Control {
     worker_exited: bool,
     /// The worker is blocked waiting for work, so producers must wake it.
     worker_waiting: bool,
+    /// When the caller of `shutdown` stops waiting: exports during the
+    /// shutdown get no more time than that.
+    shutdown_deadline: Option<Instant>,
 }
 
 struct BatchShared {
@@ -598,7 +601,13 @@ impl SpanProcessor for BatchSpanProcessor {
         if self.shared.shutdown.swap(true, Ordering::AcqRel) {
             return Err(ProcessorError::AlreadyShutdown);
         }
-        lock(&self.shared.control).worker_waiting = false;
+        {
+            let mut c = lock(&self.shared.control);
+            c.worker_waiting = false;
+            if !timeout.is_zero() {
+                c.shutdown_deadline = Some(deadline);
+            }
+        }
         self.shared.work.notify_one();
         if timeout.is_zero() {
             // Signal only: the worker exports what is queued, then exits.
@@ -647,9 +656,16 @@ impl Drop for BatchSpanProcessor {
 
 /// Takes the full batches of every shard, and the partial ones too when
 /// `partial`; returns whether spans are still waiting, and the drops to report.
+///
+/// Partial batches of different shards are merged, up to the batch size:
+/// one export (one request) per cycle instead of one per shard, and the
+/// spans of a trace ended on several threads travel together.
 fn collect(shared: &BatchShared, partial: bool, batches: &mut Vec<Vec<SpanData>>) -> (bool, u64) {
+    let max = shared.config.max_export_batch_size;
     let mut still_waiting = false;
     let mut drops = 0;
+    // The batch partial spans are merged into, by index in `batches`.
+    let mut open: Option<usize> = None;
     for shard in shared.shards.iter() {
         let mut s = lock(shard);
         drops += std::mem::take(&mut s.unreported_drops);
@@ -659,9 +675,17 @@ fn collect(shared: &BatchShared, partial: bool, batches: &mut Vec<Vec<SpanData>>
             batches.push(batch);
         }
         if partial && !s.current.is_empty() {
-            let batch = std::mem::take(&mut s.current);
-            taken += batch.len();
-            batches.push(batch);
+            taken += s.current.len();
+            match open {
+                Some(i) if batches[i].len() + s.current.len() <= max => {
+                    // The shard keeps its (now empty) buffer.
+                    batches[i].append(&mut s.current);
+                }
+                _ => {
+                    open = Some(batches.len());
+                    batches.push(std::mem::take(&mut s.current));
+                }
+            }
         }
         s.waiting -= taken;
         still_waiting |= s.waiting > 0;
@@ -675,9 +699,22 @@ fn worker_loop(shared: &BatchShared) {
     let mut batches: Vec<Vec<SpanData>> = Vec::new();
     loop {
         let shutting_down = shared.shutdown.load(Ordering::Acquire);
-        let (flush_target, flushing) = {
+        let (flush_target, flushing, shutdown_deadline) = {
             let c = lock(&shared.control);
-            (c.flush_requested, c.flush_requested > c.flush_done)
+            (
+                c.flush_requested,
+                c.flush_requested > c.flush_done,
+                c.shutdown_deadline,
+            )
+        };
+        // During a shutdown, exports get at most nine tenths of what is left
+        // of the caller's wait, so that a dead collector fails the export
+        // (and the shutdown reports it) rather than outliving the wait.
+        let export_timeout = match shutdown_deadline {
+            Some(d) => config
+                .export_timeout
+                .min(d.saturating_duration_since(Instant::now()).mul_f64(0.9)),
+            None => config.export_timeout,
         };
         let due = Instant::now() >= next_export;
         let partial = shutting_down || flushing || due;
@@ -694,10 +731,7 @@ fn worker_loop(shared: &BatchShared) {
         for batch in batches.drain(..) {
             let n = batch.len() as u64;
             let batch = crate::export::SpanBatch::pooled(batch, &shared.buffers);
-            match shared
-                .exporter
-                .export(batch, &resource, config.export_timeout)
-            {
+            match shared.exporter.export(batch, &resource, export_timeout) {
                 Ok(()) => exported += n,
                 Err(e) => {
                     failed_spans += n;
@@ -715,12 +749,12 @@ fn worker_loop(shared: &BatchShared) {
         }
         if flushing {
             // What the exporter buffers itself is part of a flush too.
-            let _ = shared.exporter.force_flush(config.export_timeout);
+            let _ = shared.exporter.force_flush(export_timeout);
         }
         let finished = shutting_down && !still_waiting;
         if finished {
-            let _ = shared.exporter.force_flush(config.export_timeout);
-            let _ = shared.exporter.shutdown(config.export_timeout);
+            let _ = shared.exporter.force_flush(export_timeout);
+            let _ = shared.exporter.shutdown(export_timeout);
             // Exported spans waiting in pooled buffers are released now:
             // no producer will take those buffers any more.
             shared.buffers.clear();

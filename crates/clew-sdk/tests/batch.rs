@@ -153,7 +153,9 @@ fn failed_exports_are_counted_as_dropped() {
     }
     flush();
     let s = processor.stats().unwrap();
-    assert_eq!(reported, s.dropped, "{s:?}");
+    // A full batch may be exported (and fail) in the background before the
+    // flush that follows it starts: flushes report at most every loss.
+    assert!(reported <= s.dropped, "{reported} {s:?}");
     invariant(&s);
     assert_eq!(s.created, 20);
     assert_eq!(s.exported, *flaky.accepted.lock().unwrap() as u64);
@@ -292,4 +294,29 @@ impl clew_sdk::export::SpanExporter for ArcExporter {
     ) -> Result<(), clew_sdk::export::ExportError> {
         self.0.export(batch, resource, timeout)
     }
+}
+
+#[test]
+fn partial_batches_of_all_threads_go_out_in_one_export() {
+    let exporter = clew_sdk::export::InMemoryExporter::new();
+    let p = SdkTracerProvider::builder()
+        .with_env(Env::from_pairs([("OTEL_BSP_SCHEDULE_DELAY", "60000")]))
+        .with_batch_exporter(exporter.clone())
+        .build();
+    let threads: Vec<_> = (0..8)
+        .map(|_| {
+            let t = p.tracer("t");
+            std::thread::spawn(move || {
+                for _ in 0..10 {
+                    t.start("x").end();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    p.force_flush(Duration::from_secs(10)).unwrap();
+    assert_eq!(exporter.finished_spans().len(), 80);
+    assert_eq!(exporter.batches(), 1, "80 spans from 8 threads, one batch");
 }

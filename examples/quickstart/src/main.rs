@@ -8,10 +8,11 @@
 //!    `order.charge_payment` (a client span), events and attributes; one
 //!    order fails with an error status and an exception event.
 //!
-//! With no exporter configured it prints each trace as a waterfall. It
-//! honours the standard variables: `OTEL_SERVICE_NAME`,
-//! `OTEL_RESOURCE_ATTRIBUTES`, `OTEL_TRACES_SAMPLER[_ARG]`, `OTEL_BSP_*`,
-//! `OTEL_TRACES_EXPORTER` (`console`, `none`), and flushes before it exits.
+//! It starts with `clew::init`'s builder, so it honours every variable the
+//! facade reads (`docs/configuration.md`). With no exporter configured it
+//! prints each trace as a waterfall; with `OTEL_EXPORTER_OTLP_ENDPOINT` or
+//! `OTEL_TRACES_EXPORTER=otlp` it sends OTLP instead, and it flushes before
+//! it exits.
 #![allow(clippy::print_stdout)] // reason: an example talks to its user
 
 use std::error::Error;
@@ -19,37 +20,24 @@ use std::fmt;
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
-use clew_api::context::Envelope;
-use clew_api::rt::rayon::ParallelIteratorExt;
-use clew_api::trace::{SpanKind, Status};
-use clew_api::{global, rt, KeyValue, Tracer};
-use clew_sdk::env::Env;
-use clew_sdk::export::ConsoleExporter;
-use clew_sdk::{shutdown, Resource, SdkTracerProvider};
+use clew::api::context::Envelope;
+use clew::api::rt::rayon::ParallelIteratorExt;
+use clew::api::trace::{SpanKind, Status};
+use clew::api::{global, rt, KeyValue, Tracer};
+use clew::ExporterKind;
 use rayon::prelude::*;
 
-fn build_provider() -> SdkTracerProvider {
-    let env = Env::process();
-    let resource = Resource::builder()
-        .with_service_name(
-            env.get("OTEL_SERVICE_NAME")
-                .unwrap_or_else(|| "quickstart".into()),
-        )
-        .with_attribute(KeyValue::new("service.version", env!("CARGO_PKG_VERSION")))
-        .build();
-    let builder = SdkTracerProvider::builder().with_resource(resource);
-    match env.lowercase("OTEL_TRACES_EXPORTER").as_deref() {
-        Some("none") => builder.build(),
-        Some("console") | None => builder
-            .with_batch_exporter(ConsoleExporter::default())
-            .build(),
-        Some(other) => {
-            eprintln!("quickstart: OTEL_TRACES_EXPORTER={other} is not available here; printing to the console");
-            builder
-                .with_batch_exporter(ConsoleExporter::default())
-                .build()
-        }
-    }
+/// The whole pipeline from the environment, with the console as the
+/// exporter when none is configured.
+fn init_telemetry() -> clew::Telemetry {
+    clew::builder()
+        .with_default_exporter(ExporterKind::Console)
+        .with_default_service_name("quickstart")
+        .with_resource_attribute(KeyValue::new("service.version", env!("CARGO_PKG_VERSION")))
+        .with_shutdown_timeout(Duration::from_secs(5))
+        // Flush on Ctrl-C or SIGTERM too.
+        .with_signal_handler()
+        .init()
 }
 
 fn heavy_computation(n: u64) -> u64 {
@@ -232,13 +220,9 @@ async fn process_order(
 }
 
 fn main() {
-    let provider = build_provider();
-    if provider.install_global().is_err() {
-        eprintln!("quickstart: a tracer provider was already installed");
-    }
-    // Flush on Ctrl-C or SIGTERM, and in any case when `main` returns.
-    let _signals = shutdown::on_signal(provider.clone(), Duration::from_secs(5));
-    let guard = provider.shutdown_guard(Duration::from_secs(5));
+    // Flushes and shuts down when `main` returns (or on a signal).
+    let telemetry = init_telemetry();
+    let provider = telemetry.provider().clone();
 
     let tracer = global::tracer("quickstart");
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -267,7 +251,7 @@ fn main() {
     });
     drop(runtime);
 
-    if let Err(e) = guard.shutdown() {
+    if let Err(e) = telemetry.shutdown() {
         eprintln!("quickstart: shutdown: {e}");
     }
     for s in provider.processor_stats() {
