@@ -114,7 +114,9 @@ impl Endpoint {
             .split_once("://")
             .ok_or_else(|| EndpointError(format!("{url:?} has no scheme (http:// or https://)")))?;
         let tls = match scheme.to_ascii_lowercase().as_str() {
-            "http" => false,
+            // `grpc://` is what Node's guides write for a plaintext gRPC
+            // collector; it means the same as `http://`.
+            "http" | "grpc" => false,
             "https" => true,
             other => return Err(EndpointError(format!("unsupported scheme {other:?}"))),
         };
