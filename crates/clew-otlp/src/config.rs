@@ -335,7 +335,7 @@ impl OtlpConfig {
                     invalid(
                         name,
                         &value,
-                        "not a readable file; exports over TLS will fail until it is fixed",
+                        "not a readable file; an exporter for an https endpoint cannot be built until it is fixed",
                     );
                 }
                 path

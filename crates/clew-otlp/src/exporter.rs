@@ -69,21 +69,24 @@ pub struct OtlpExporter {
 }
 
 impl OtlpExporter {
-    /// Builds an exporter for `config`. gRPC and `https` endpoints are
-    /// refused with an error saying so: this release sends OTLP/HTTP over
-    /// plain TCP.
+    /// Builds an exporter for `config`: for `https` endpoints this loads
+    /// the CA and client certificates, and fails if they cannot be used.
+    /// gRPC is refused with an error saying so: this release sends
+    /// OTLP/HTTP.
     pub fn new(config: OtlpConfig) -> Result<OtlpExporter, BuildError> {
         if config.protocol == Protocol::Grpc {
             return Err(BuildError(
                 "OTLP/gRPC is not available in this release of clew-otlp; use http/protobuf".into(),
             ));
         }
-        if config.endpoint.tls {
-            return Err(BuildError(format!(
-                "{}: TLS is not available in this release of clew-otlp",
-                config.endpoint
-            )));
-        }
+        let tls = if config.endpoint.tls {
+            Some(
+                crate::tls::client_config(&config)
+                    .map_err(|e| BuildError(format!("{}: {e}", config.endpoint)))?,
+            )
+        } else {
+            None
+        };
         let content_type = match config.protocol {
             Protocol::HttpJson => "application/json",
             _ => "application/x-protobuf",
@@ -94,6 +97,7 @@ impl OtlpExporter {
             config.compression == Compression::Gzip,
             &config.headers,
             config.max_response_size,
+            tls,
         );
         Ok(OtlpExporter {
             config,

@@ -4,6 +4,7 @@
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::config::Endpoint;
@@ -40,6 +41,62 @@ impl From<io::Error> for SendError {
     }
 }
 
+/// A connection, plain or TLS.
+enum Conn {
+    Plain(TcpStream),
+    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
+}
+
+impl std::fmt::Debug for Conn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Conn::Plain(_) => "Conn::Plain",
+            Conn::Tls(_) => "Conn::Tls",
+        })
+    }
+}
+
+impl Conn {
+    fn tcp(&self) -> &TcpStream {
+        match self {
+            Conn::Plain(s) => s,
+            Conn::Tls(s) => &s.sock,
+        }
+    }
+}
+
+impl Read for Conn {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Conn::Plain(s) => s.read(buf),
+            Conn::Tls(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Conn {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Conn::Plain(s) => s.write(buf),
+            Conn::Tls(s) => s.write(buf),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Conn::Plain(s) => s.flush(),
+            Conn::Tls(s) => s.flush(),
+        }
+    }
+}
+
+/// A TLS failure (bad certificate, handshake refused) is not transient:
+/// retrying cannot fix it.
+fn tls_failure(e: &io::Error) -> Option<String> {
+    e.get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        .map(|tls| format!("TLS: {tls}"))
+}
+
 /// The most header bytes accepted in a response.
 const MAX_HEAD: usize = 64 * 1024;
 
@@ -49,7 +106,8 @@ pub(crate) struct Client {
     /// The fixed part of every request's head, up to `Content-Length`.
     head: String,
     max_response: usize,
-    conn: Option<BufReader<TcpStream>>,
+    tls: Option<Arc<rustls::ClientConfig>>,
+    conn: Option<BufReader<Conn>>,
 }
 
 impl Client {
@@ -59,6 +117,7 @@ impl Client {
         gzip: bool,
         headers: &[(String, String)],
         max_response: usize,
+        tls: Option<Arc<rustls::ClientConfig>>,
     ) -> Client {
         let mut head = format!(
             "POST {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: {}\r\nContent-Type: {content_type}\r\nAccept: {content_type}\r\n",
@@ -79,6 +138,7 @@ impl Client {
             endpoint,
             head,
             max_response,
+            tls,
             conn: None,
         }
     }
@@ -97,7 +157,13 @@ impl Client {
     }
 
     fn post_once(&mut self, body: &[u8], deadline: Instant) -> Result<Response, SendError> {
-        let result = self.exchange(body, deadline);
+        let result = match self.exchange(body, deadline) {
+            Err(SendError::Io(e)) => Err(match tls_failure(&e) {
+                Some(message) => SendError::Protocol(message),
+                None => SendError::Io(e),
+            }),
+            other => other,
+        };
         if result.is_err() {
             self.conn = None;
         }
@@ -106,15 +172,28 @@ impl Client {
 
     fn exchange(&mut self, body: &[u8], deadline: Instant) -> Result<Response, SendError> {
         if self.conn.is_none() {
-            self.conn = Some(BufReader::new(connect(&self.endpoint, deadline)?));
+            let tcp = connect(&self.endpoint, deadline)?;
+            let conn = match &self.tls {
+                None => Conn::Plain(tcp),
+                Some(config) => {
+                    let name = rustls::pki_types::ServerName::try_from(self.endpoint.host.clone())
+                        .map_err(|e| {
+                            protocol(format!("TLS server name {:?}: {e}", self.endpoint.host))
+                        })?;
+                    let session = rustls::ClientConnection::new(Arc::clone(config), name)
+                        .map_err(|e| protocol(format!("TLS: {e}")))?;
+                    Conn::Tls(Box::new(rustls::StreamOwned::new(session, tcp)))
+                }
+            };
+            self.conn = Some(BufReader::new(conn));
         }
         let Some(conn) = self.conn.as_mut() else {
             return Err(SendError::Io(io::ErrorKind::NotConnected.into()));
         };
         let stream = conn.get_mut();
         let left = remaining(deadline)?;
-        stream.set_write_timeout(Some(left))?;
-        stream.set_read_timeout(Some(left))?;
+        stream.tcp().set_write_timeout(Some(left))?;
+        stream.tcp().set_read_timeout(Some(left))?;
         let mut head = String::with_capacity(self.head.len() + 32);
         head.push_str(&self.head);
         head.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
@@ -175,7 +254,7 @@ fn protocol(message: impl Into<String>) -> SendError {
 
 /// Reads a response; returns it and whether the connection stays open.
 fn read_response(
-    conn: &mut BufReader<TcpStream>,
+    conn: &mut BufReader<Conn>,
     max_body: usize,
 ) -> Result<(Response, bool), SendError> {
     loop {
@@ -236,7 +315,7 @@ fn read_response(
     }
 }
 
-fn read_line(conn: &mut BufReader<TcpStream>, budget: &mut usize) -> Result<String, SendError> {
+fn read_line(conn: &mut BufReader<Conn>, budget: &mut usize) -> Result<String, SendError> {
     let mut line = Vec::new();
     let n = conn
         .by_ref()
@@ -257,7 +336,7 @@ fn read_line(conn: &mut BufReader<TcpStream>, budget: &mut usize) -> Result<Stri
 
 type Head = (u16, Vec<(String, String)>);
 
-fn read_head(conn: &mut BufReader<TcpStream>) -> Result<Head, SendError> {
+fn read_head(conn: &mut BufReader<Conn>) -> Result<Head, SendError> {
     let mut budget = MAX_HEAD;
     let status_line = read_line(conn, &mut budget)?;
     let mut parts = status_line.splitn(3, ' ');
@@ -284,7 +363,7 @@ fn read_head(conn: &mut BufReader<TcpStream>) -> Result<Head, SendError> {
     Ok((status, headers))
 }
 
-fn read_chunked(conn: &mut BufReader<TcpStream>, max_body: usize) -> Result<Vec<u8>, SendError> {
+fn read_chunked(conn: &mut BufReader<Conn>, max_body: usize) -> Result<Vec<u8>, SendError> {
     let mut body = Vec::new();
     loop {
         let mut budget = 1024;

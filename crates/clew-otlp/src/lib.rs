@@ -3,11 +3,11 @@
 //! with no dependency on opentelemetry-rust.
 //!
 //! This release has the encoders and the OTLP/HTTP exporter
-//! ([`OtlpExporter`]: protobuf or JSON bodies, gzip, headers, timeout, retry
-//! with backoff and `Retry-After`, partial success, request splitting),
-//! configured in code or from `OTEL_EXPORTER_OTLP_*` ([`OtlpConfig`]).
-//! gRPC and TLS follow; until then the exporter refuses them with an error
-//! rather than sending somewhere else.
+//! ([`OtlpExporter`]: protobuf or JSON bodies, TLS and mTLS through rustls,
+//! gzip, headers, timeout, retry with backoff and `Retry-After`, partial
+//! success, request splitting), configured in code or from
+//! `OTEL_EXPORTER_OTLP_*` ([`OtlpConfig`]). gRPC follows; until then the
+//! exporter refuses it with an error rather than sending somewhere else.
 //!
 //! Exports run on the batch processor's thread with blocking sockets: no
 //! async runtime is needed, and the application's is never used.
@@ -54,6 +54,7 @@ pub mod json;
 pub mod protobuf;
 mod response;
 mod retry;
+mod tls;
 
 pub use config::{Compression, Endpoint, OtlpConfig, Protocol};
 pub use exporter::{BuildError, ExporterStats, OtlpExporter};

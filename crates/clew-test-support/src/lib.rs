@@ -20,8 +20,11 @@ use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
+mod pki;
+
 pub use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 pub use opentelemetry_proto::tonic::trace::v1::Span;
+pub use pki::TestPki;
 
 /// Faults to inject. The default answers every request with success.
 #[derive(Debug, Clone, Default)]
@@ -87,6 +90,7 @@ struct Shared {
 #[derive(Debug)]
 pub struct Receiver {
     addr: SocketAddr,
+    tls: bool,
     shared: Arc<Shared>,
     accept: Option<thread::JoinHandle<()>>,
 }
@@ -95,16 +99,33 @@ impl Receiver {
     /// Starts a receiver with `faults` on a free port.
     pub fn start(faults: Faults) -> Receiver {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
-        Receiver::serve(listener, faults)
+        Receiver::serve(listener, faults, None)
     }
 
     /// Starts a receiver on a chosen address (to bring a "collector" back
     /// on the port an exporter is already configured with).
     pub fn start_on(addr: SocketAddr, faults: Faults) -> std::io::Result<Receiver> {
-        Ok(Receiver::serve(TcpListener::bind(addr)?, faults))
+        Ok(Receiver::serve(TcpListener::bind(addr)?, faults, None))
     }
 
-    fn serve(listener: TcpListener, faults: Faults) -> Receiver {
+    /// Starts an HTTPS receiver with `pki`'s server certificate; with
+    /// `require_client_cert`, a client must present a certificate signed by
+    /// `pki`'s CA (mTLS).
+    pub fn start_tls(faults: Faults, pki: &TestPki, require_client_cert: bool) -> Receiver {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+        Receiver::serve(
+            listener,
+            faults,
+            Some(pki.server_config(require_client_cert)),
+        )
+    }
+
+    fn serve(
+        listener: TcpListener,
+        faults: Faults,
+        tls: Option<Arc<rustls::ServerConfig>>,
+    ) -> Receiver {
+        let is_tls = tls.is_some();
         let addr = listener.local_addr().expect("local address");
         let shared = Arc::new(Shared::default());
         shared.lock().faults = faults;
@@ -117,11 +138,21 @@ impl Receiver {
                 let Ok(stream) = stream else { continue };
                 accept_shared.lock().connections += 1;
                 let shared = Arc::clone(&accept_shared);
-                thread::spawn(move || connection(stream, &shared));
+                let tls = tls.clone();
+                thread::spawn(move || match tls {
+                    None => connection(stream, &shared),
+                    Some(config) => {
+                        let Ok(session) = rustls::ServerConnection::new(config) else {
+                            return;
+                        };
+                        connection(rustls::StreamOwned::new(session, stream), &shared);
+                    }
+                });
             }
         });
         Receiver {
             addr,
+            tls: is_tls,
             shared,
             accept: Some(accept),
         }
@@ -132,14 +163,16 @@ impl Receiver {
         self.addr
     }
 
-    /// `http://127.0.0.1:PORT`, for `OTEL_EXPORTER_OTLP_ENDPOINT`.
+    /// `http://127.0.0.1:PORT` (`https` for a TLS receiver), for
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT`.
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
     }
 
-    /// `http://127.0.0.1:PORT/v1/traces`, the per-signal endpoint.
+    /// The per-signal endpoint: `base_url()` and `/v1/traces`.
     pub fn traces_url(&self) -> String {
-        format!("http://{}/v1/traces", self.addr)
+        format!("{}/v1/traces", self.base_url())
     }
 
     /// Replaces the faults; the `fail_first` count starts again.
@@ -223,7 +256,7 @@ impl Drop for Receiver {
 }
 
 /// Reads one request head; `None` at end of stream or on garbage.
-fn read_head(reader: &mut BufReader<TcpStream>) -> Option<(String, Vec<(String, String)>)> {
+fn read_head<S: Read>(reader: &mut BufReader<S>) -> Option<(String, Vec<(String, String)>)> {
     let mut line = String::new();
     if reader.read_line(&mut line).ok()? == 0 {
         return None;
@@ -244,11 +277,7 @@ fn read_head(reader: &mut BufReader<TcpStream>) -> Option<(String, Vec<(String, 
     }
 }
 
-fn connection(stream: TcpStream, shared: &Shared) {
-    let Ok(write_half) = stream.try_clone() else {
-        return;
-    };
-    let mut writer = write_half;
+fn connection<S: Read + Write>(stream: S, shared: &Shared) {
     let mut reader = BufReader::new(stream);
     while let Some((path, headers)) = read_head(&mut reader) {
         if shared.stop.load(Ordering::Acquire) {
@@ -327,7 +356,11 @@ fn connection(stream: TcpStream, shared: &Shared) {
             });
         }
         shared.changed.notify_all();
-        if writer.write_all(head.as_bytes()).is_err() || writer.write_all(&body).is_err() {
+        let writer = reader.get_mut();
+        if writer.write_all(head.as_bytes()).is_err()
+            || writer.write_all(&body).is_err()
+            || writer.flush().is_err()
+        {
             return;
         }
         if close {
