@@ -299,8 +299,22 @@ impl OtlpConfig {
             }),
         };
         let mut config = OtlpConfig::for_protocol(protocol);
+        if let Some((name, value, _)) = var!("INSECURE").get(env) {
+            if value.eq_ignore_ascii_case("true") {
+                config.insecure = true;
+            } else if !value.eq_ignore_ascii_case("false") {
+                invalid(name, &value, "expected true or false; using false");
+            }
+        }
         if let Some((name, value, per_signal)) = var!("ENDPOINT").get(env) {
-            match Endpoint::parse(&value) {
+            // gRPC endpoints may omit the scheme; `INSECURE` then decides.
+            let url = if protocol == Protocol::Grpc && !value.contains("://") {
+                let scheme = if config.insecure { "http" } else { "https" };
+                format!("{scheme}://{value}")
+            } else {
+                value.clone()
+            };
+            match Endpoint::parse(&url) {
                 Ok(endpoint) if per_signal || protocol == Protocol::Grpc => {
                     config.endpoint = endpoint;
                 }
@@ -344,13 +358,6 @@ impl OtlpConfig {
         config.certificate = path(var!("CERTIFICATE"));
         config.client_key = path(var!("CLIENT_KEY"));
         config.client_certificate = path(var!("CLIENT_CERTIFICATE"));
-        if let Some((name, value, _)) = var!("INSECURE").get(env) {
-            if value.eq_ignore_ascii_case("true") {
-                config.insecure = true;
-            } else if !value.eq_ignore_ascii_case("false") {
-                invalid(name, &value, "expected true or false; using false");
-            }
-        }
         config
     }
 
@@ -461,6 +468,18 @@ mod tests {
         assert_eq!(c.timeout, Duration::from_secs(10));
         let g = env(&[("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")]);
         assert_eq!(g.endpoint.to_string(), "http://localhost:4317/");
+        // A gRPC endpoint without a scheme is TLS unless INSECURE says not.
+        let g = env(&[
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4317"),
+        ]);
+        assert_eq!(g.endpoint.to_string(), "https://collector:4317/");
+        let g = env(&[
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4317"),
+            ("OTEL_EXPORTER_OTLP_TRACES_INSECURE", "true"),
+        ]);
+        assert_eq!(g.endpoint.to_string(), "http://collector:4317/");
     }
 
     #[test]

@@ -10,6 +10,7 @@ use clew_sdk::export::{ExportError, SpanBatch, SpanExporter};
 use clew_sdk::{Resource, SpanData};
 
 use crate::config::{Compression, OtlpConfig, Protocol};
+use crate::grpc::{GrpcClient, GrpcFailure};
 use crate::http::{Client, Response, SendError};
 use crate::response::{self, PartialSuccess};
 use crate::retry::{parse_retry_after, Backoff};
@@ -62,22 +63,43 @@ struct Counters {
 #[derive(Debug)]
 pub struct OtlpExporter {
     config: OtlpConfig,
-    client: Mutex<Client>,
+    transport: Transport,
     counters: Counters,
     shut_down: AtomicBool,
     initial_backoff: Duration,
 }
 
+#[derive(Debug)]
+enum Transport {
+    Http(Mutex<Client>),
+    Grpc(GrpcClient),
+}
+
+/// How one attempt ended.
+enum Attempt {
+    Done(Option<PartialSuccess>),
+    Retry {
+        why: String,
+        floor: Option<Duration>,
+    },
+    Fail(String),
+}
+
 impl OtlpExporter {
     /// Builds an exporter for `config`: for `https` endpoints this loads
-    /// the CA and client certificates, and fails if they cannot be used.
-    /// gRPC is refused with an error saying so: this release sends
-    /// OTLP/HTTP.
+    /// the CA and client certificates, and fails if they cannot be used;
+    /// for gRPC it starts the exporter's own gRPC thread.
     pub fn new(config: OtlpConfig) -> Result<OtlpExporter, BuildError> {
         if config.protocol == Protocol::Grpc {
-            return Err(BuildError(
-                "OTLP/gRPC is not available in this release of clew-otlp; use http/protobuf".into(),
-            ));
+            let client = GrpcClient::start(&config)
+                .map_err(|e| BuildError(format!("{}: {e}", config.endpoint)))?;
+            return Ok(OtlpExporter {
+                config,
+                transport: Transport::Grpc(client),
+                counters: Counters::default(),
+                shut_down: AtomicBool::new(false),
+                initial_backoff: Duration::from_millis(100),
+            });
         }
         let tls = if config.endpoint.tls {
             Some(
@@ -101,7 +123,7 @@ impl OtlpExporter {
         );
         Ok(OtlpExporter {
             config,
-            client: Mutex::new(client),
+            transport: Transport::Http(Mutex::new(client)),
             counters: Counters::default(),
             shut_down: AtomicBool::new(false),
             initial_backoff: Duration::from_millis(100),
@@ -184,11 +206,12 @@ impl OtlpExporter {
             return first.and(second);
         }
         let body = self.encode(resource, spans);
-        let body = match self.config.compression {
-            Compression::Gzip => crate::http::gzip(&body),
-            Compression::None => body,
+        // gRPC compresses in its own framing.
+        let body = match (self.config.compression, &self.transport) {
+            (Compression::Gzip, Transport::Http(_)) => crate::http::gzip(&body),
+            _ => body,
         };
-        match self.send(&body, deadline) {
+        match self.send(body, deadline) {
             Ok(partial) => {
                 let rejected = partial
                     .as_ref()
@@ -222,8 +245,11 @@ impl OtlpExporter {
     }
 
     /// Sends one body, retrying transient failures until `deadline`.
-    fn send(&self, body: &[u8], deadline: Instant) -> Result<Option<PartialSuccess>, ExportError> {
-        let mut client = self.client.lock().unwrap_or_else(PoisonError::into_inner);
+    fn send(
+        &self,
+        body: Vec<u8>,
+        deadline: Instant,
+    ) -> Result<Option<PartialSuccess>, ExportError> {
         let mut backoff = Backoff::new(self.initial_backoff, Duration::from_secs(5));
         let mut attempt = 0u32;
         loop {
@@ -232,30 +258,12 @@ impl OtlpExporter {
             }
             attempt += 1;
             self.counters.requests.fetch_add(1, Ordering::Relaxed);
-            let (why, floor) = match client.post(body, deadline) {
-                Ok(response) if (200..300).contains(&response.status) => {
-                    return Ok(self.partial_success(&response));
+            let (why, floor) = match self.attempt(&body, deadline) {
+                Attempt::Done(partial) => return Ok(partial),
+                Attempt::Fail(why) => {
+                    return Err(ExportError::failed(format!("{why} (not retryable)")));
                 }
-                Ok(response) if matches!(response.status, 429 | 502 | 503 | 504) => {
-                    let floor = response
-                        .retry_after
-                        .as_deref()
-                        .and_then(|v| parse_retry_after(v, SystemTime::now()));
-                    (self.describe(&response), floor)
-                }
-                Ok(response) => {
-                    return Err(ExportError::failed(format!(
-                        "{} (not retryable)",
-                        self.describe(&response)
-                    )));
-                }
-                Err(SendError::Protocol(message)) => {
-                    return Err(ExportError::failed(format!(
-                        "{}: {message} (not retryable)",
-                        self.config.endpoint
-                    )));
-                }
-                Err(SendError::Io(e)) => (format!("{}: {e}", self.config.endpoint), None),
+                Attempt::Retry { why, floor } => (why, floor),
             };
             let delay = backoff.delay(floor);
             let now = Instant::now();
@@ -268,16 +276,66 @@ impl OtlpExporter {
         }
     }
 
+    /// One request over the transport, classified by the specification's
+    /// retry rules.
+    fn attempt(&self, body: &[u8], deadline: Instant) -> Attempt {
+        let endpoint = &self.config.endpoint;
+        match &self.transport {
+            Transport::Grpc(client) => match client.post(body.to_vec(), deadline) {
+                Ok(response) => Attempt::Done(
+                    response::partial_success_protobuf(&response).unwrap_or_else(|()| {
+                        self.not_a_response("OK");
+                        None
+                    }),
+                ),
+                Err(GrpcFailure::Retryable { why, delay }) => Attempt::Retry {
+                    why: format!("{endpoint}: {why}"),
+                    floor: delay,
+                },
+                Err(GrpcFailure::Fatal(why)) => Attempt::Fail(format!("{endpoint}: {why}")),
+            },
+            Transport::Http(client) => {
+                let mut client = client.lock().unwrap_or_else(PoisonError::into_inner);
+                match client.post(body, deadline) {
+                    Ok(response) if (200..300).contains(&response.status) => {
+                        Attempt::Done(self.partial_success(&response))
+                    }
+                    Ok(response) if matches!(response.status, 429 | 502 | 503 | 504) => {
+                        Attempt::Retry {
+                            floor: response
+                                .retry_after
+                                .as_deref()
+                                .and_then(|v| parse_retry_after(v, SystemTime::now())),
+                            why: self.describe(&response),
+                        }
+                    }
+                    Ok(response) => Attempt::Fail(self.describe(&response)),
+                    Err(SendError::Protocol(message)) => {
+                        Attempt::Fail(format!("{endpoint}: {message}"))
+                    }
+                    Err(SendError::Io(e)) => Attempt::Retry {
+                        why: format!("{endpoint}: {e}"),
+                        floor: None,
+                    },
+                }
+            }
+        }
+    }
+
+    fn not_a_response(&self, status: &str) {
+        diagnostics::report(Diagnostic::Other(format!(
+            "OTLP receiver {} answered {status} with a body that is not an ExportTraceServiceResponse; counted as success",
+            self.config.endpoint
+        )));
+    }
+
     fn partial_success(&self, response: &Response) -> Option<PartialSuccess> {
         let parsed = match self.config.protocol {
             Protocol::HttpJson => response::partial_success_json(&response.body),
             _ => response::partial_success_protobuf(&response.body),
         };
         parsed.unwrap_or_else(|()| {
-            diagnostics::report(Diagnostic::Other(format!(
-                "OTLP receiver {} answered {} with a body that is not an ExportTraceServiceResponse; counted as success",
-                self.config.endpoint, response.status
-            )));
+            self.not_a_response(&response.status.to_string());
             None
         })
     }

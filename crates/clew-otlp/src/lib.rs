@@ -49,6 +49,7 @@
 pub mod config;
 mod exporter;
 mod group;
+mod grpc;
 mod http;
 pub mod json;
 pub mod protobuf;

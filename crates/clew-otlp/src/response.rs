@@ -12,7 +12,7 @@ pub struct PartialSuccess {
 }
 
 /// Protobuf fields of one message: (field number, wire value).
-enum Field<'a> {
+pub(crate) enum Field<'a> {
     Varint(u64),
     Bytes(&'a [u8]),
     Fixed,
@@ -32,7 +32,7 @@ fn varint(buf: &mut &[u8]) -> Option<u64> {
 }
 
 /// The fields of a protobuf message, or `None` if it is malformed.
-fn fields(mut buf: &[u8]) -> Option<Vec<(u64, Field<'_>)>> {
+pub(crate) fn fields(mut buf: &[u8]) -> Option<Vec<(u64, Field<'_>)>> {
     let mut out = Vec::new();
     while !buf.is_empty() {
         let tag = varint(&mut buf)?;

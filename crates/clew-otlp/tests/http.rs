@@ -297,12 +297,6 @@ fn batch_processor_delivers_everything_at_shutdown() {
 }
 
 #[test]
-fn grpc_is_refused_with_a_reason() {
-    let err = OtlpExporter::new(OtlpConfig::for_protocol(Protocol::Grpc)).unwrap_err();
-    assert!(err.to_string().contains("gRPC"), "{err}");
-}
-
-#[test]
 fn dead_collector_never_blocks_the_application_and_shutdown_is_bounded() {
     let (_, config) = dead_endpoint();
     let provider = SdkTracerProvider::builder()

@@ -20,6 +20,7 @@ use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
+mod grpc;
 mod pki;
 
 pub use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
@@ -43,6 +44,11 @@ pub struct Faults {
     pub require_header: Option<(String, String)>,
     /// Send `Connection: close` and close after each response.
     pub close_connections: bool,
+    /// gRPC receivers: the status code of injected failures (default
+    /// 14, `UNAVAILABLE`).
+    pub grpc_code: i32,
+    /// gRPC receivers: a `google.rpc.RetryInfo` delay sent with failures.
+    pub retry_info: Option<Duration>,
 }
 
 /// One request as the receiver saw it.
@@ -57,7 +63,8 @@ pub struct Recorded {
     /// The decoded request; `None` when the request was answered with an
     /// injected failure before decoding, or could not be decoded.
     pub request: Option<ExportTraceServiceRequest>,
-    /// The status answered.
+    /// The status answered: the HTTP status, or for gRPC 200 for `OK` and
+    /// 500 for any error status.
     pub status: u16,
 }
 
@@ -72,27 +79,28 @@ impl Recorded {
 }
 
 #[derive(Debug, Default)]
-struct State {
-    faults: Faults,
-    failed: usize,
-    recorded: Vec<Recorded>,
+pub(crate) struct State {
+    pub(crate) faults: Faults,
+    pub(crate) failed: usize,
+    pub(crate) recorded: Vec<Recorded>,
     connections: usize,
 }
 
 #[derive(Debug, Default)]
-struct Shared {
+pub(crate) struct Shared {
     state: Mutex<State>,
-    changed: Condvar,
+    pub(crate) changed: Condvar,
     stop: AtomicBool,
 }
 
-/// An OTLP/HTTP receiver on `127.0.0.1`, stopped on drop.
+/// An OTLP receiver on `127.0.0.1` (HTTP, HTTPS or gRPC), stopped on drop.
 #[derive(Debug)]
 pub struct Receiver {
     addr: SocketAddr,
     tls: bool,
     shared: Arc<Shared>,
     accept: Option<thread::JoinHandle<()>>,
+    grpc_stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 impl Receiver {
@@ -155,6 +163,31 @@ impl Receiver {
             tls: is_tls,
             shared,
             accept: Some(accept),
+            grpc_stop: None,
+        }
+    }
+
+    /// Starts an OTLP/gRPC receiver (plain text) with `faults`.
+    pub fn start_grpc(faults: Faults) -> Receiver {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+        Receiver::serve_grpc(listener, faults)
+    }
+
+    /// Starts an OTLP/gRPC receiver on a chosen address.
+    pub fn start_grpc_on(addr: SocketAddr, faults: Faults) -> std::io::Result<Receiver> {
+        Ok(Receiver::serve_grpc(TcpListener::bind(addr)?, faults))
+    }
+
+    fn serve_grpc(listener: TcpListener, faults: Faults) -> Receiver {
+        let shared = Arc::new(Shared::default());
+        shared.lock().faults = faults;
+        let (addr, stop, thread) = grpc::serve(listener, Arc::clone(&shared));
+        Receiver {
+            addr,
+            tls: false,
+            shared,
+            accept: Some(thread),
+            grpc_stop: Some(stop),
         }
     }
 
@@ -239,16 +272,37 @@ fn count(state: &State) -> usize {
 }
 
 impl Shared {
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+    pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Whether this request gets an injected failure (counting it).
+    pub(crate) fn take_failure(&self, faults: &Faults) -> bool {
+        let mut state = self.lock();
+        if state.failed < faults.fail_first {
+            state.failed += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Records a request and wakes the waiters.
+    pub(crate) fn record(&self, recorded: Recorded) {
+        self.lock().recorded.push(recorded);
+        self.changed.notify_all();
     }
 }
 
 impl Drop for Receiver {
     fn drop(&mut self) {
         self.shared.stop.store(true, Ordering::Release);
-        // Wake the accept loop.
-        let _ = TcpStream::connect(self.addr);
+        if let Some(stop) = self.grpc_stop.take() {
+            let _ = stop.send(());
+        } else {
+            // Wake the accept loop.
+            let _ = TcpStream::connect(self.addr);
+        }
         if let Some(t) = self.accept.take() {
             let _ = t.join();
         }
@@ -306,15 +360,7 @@ fn connection<S: Read + Write>(stream: S, shared: &Shared) {
         } else {
             "application/x-protobuf"
         };
-        let inject = {
-            let mut state = shared.lock();
-            if state.failed < faults.fail_first {
-                state.failed += 1;
-                true
-            } else {
-                false
-            }
-        };
+        let inject = shared.take_failure(&faults);
         let authorised = faults
             .require_header
             .as_ref()
@@ -345,17 +391,13 @@ fn connection<S: Read + Write>(stream: S, shared: &Shared) {
             body.len(),
             if close { "Connection: close\r\n" } else { "" }
         );
-        {
-            let mut state = shared.lock();
-            state.recorded.push(Recorded {
-                path,
-                headers: headers.clone(),
-                raw_body,
-                request,
-                status,
-            });
-        }
-        shared.changed.notify_all();
+        shared.record(Recorded {
+            path,
+            headers: headers.clone(),
+            raw_body,
+            request,
+            status,
+        });
         let writer = reader.get_mut();
         if writer.write_all(head.as_bytes()).is_err()
             || writer.write_all(&body).is_err()

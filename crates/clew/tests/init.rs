@@ -168,7 +168,14 @@ fn unusable_otlp_configuration_is_an_error_for_try_init_and_a_diagnostic_for_ini
     capture_diagnostics();
     let grpc = env(&[
         ("OTEL_TRACES_EXPORTER", "otlp".into()),
-        ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc".into()),
+        (
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            "https://collector.invalid:4318".into(),
+        ),
+        (
+            "OTEL_EXPORTER_OTLP_CERTIFICATE",
+            "/nonexistent/ca.pem".into(),
+        ),
     ]);
     let err = clew::builder().with_env(grpc.clone()).build().unwrap_err();
     assert!(matches!(err, InitError::Exporter(_)), "{err}");
@@ -176,7 +183,7 @@ fn unusable_otlp_configuration_is_an_error_for_try_init_and_a_diagnostic_for_ini
     // `init` never fails: it installs a provider that records (so context
     // still flows) and says why nothing is exported.
     let telemetry = clew::builder().with_env(grpc.clone()).init();
-    assert!(diagnosed("gRPC"));
+    assert!(diagnosed("OTEL_EXPORTER_OTLP_CERTIFICATE"));
     let span_id = clew::api::global::tracer("t").in_span("s", |s| s.span_context().span_id());
     assert!(span_id.is_valid());
     let again = clew::builder()

@@ -1,0 +1,222 @@
+//! OTLP/gRPC against the in-process tonic receiver of `clew-test-support`
+//! (the generated `TraceService` of `opentelemetry-proto` decodes).
+#![allow(clippy::unwrap_used)] // reason: a failed unwrap is the test failing
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use clew_otlp::{Compression, OtlpConfig, OtlpExporter, Protocol};
+use clew_sdk::env::Env;
+use clew_sdk::export::{SpanBatch, SpanExporter};
+use clew_sdk::processor::BatchConfig;
+use clew_sdk::{Resource, SdkTracerProvider};
+use clew_test_support::{Faults, Receiver};
+use common::spans;
+
+fn exporter(receiver: &Receiver) -> OtlpExporter {
+    let config = OtlpConfig::for_protocol(Protocol::Grpc)
+        .with_endpoint(&receiver.base_url())
+        .unwrap();
+    OtlpExporter::new(config)
+        .unwrap()
+        .with_initial_backoff(Duration::from_millis(10))
+}
+
+fn export(e: &OtlpExporter, n: usize, timeout: Duration) -> Result<(), String> {
+    e.export(SpanBatch::new(spans(n)), &Resource::empty(), timeout)
+        .map_err(|e| e.to_string())
+}
+
+#[test]
+fn grpc_from_the_environment_with_metadata_and_gzip() {
+    let receiver = Receiver::start_grpc(Faults::default());
+    let config = OtlpConfig::from(&Env::from_pairs([
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc".to_owned()),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.base_url()),
+        (
+            "OTEL_EXPORTER_OTLP_HEADERS",
+            "x-service-token=t%201".to_owned(),
+        ),
+        ("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip".to_owned()),
+    ]));
+    assert_eq!(config.compression, Compression::Gzip);
+    let e = OtlpExporter::new(config).unwrap();
+    let batch = spans(5);
+    let ids: Vec<Vec<u8>> = batch
+        .iter()
+        .map(|s| s.span_context.span_id().to_bytes().to_vec())
+        .collect();
+    e.export(
+        SpanBatch::new(batch),
+        &Resource::empty(),
+        Duration::from_secs(5),
+    )
+    .unwrap();
+    let got: Vec<Vec<u8>> = receiver.spans().into_iter().map(|s| s.span_id).collect();
+    assert_eq!(got, ids);
+    let r = &receiver.requests()[0];
+    assert_eq!(r.header("x-service-token"), Some("t 1"));
+    assert_eq!(r.header("grpc-encoding"), Some("gzip"));
+    assert!(r
+        .header("user-agent")
+        .unwrap()
+        .contains("OTel-OTLP-Exporter-Rust/"));
+    assert_eq!(e.stats().spans_exported, 5);
+}
+
+#[test]
+fn retryable_codes_are_retried_and_others_are_not() {
+    let receiver = Receiver::start_grpc(Faults {
+        fail_first: 2,
+        grpc_code: 14, // UNAVAILABLE
+        ..Faults::default()
+    });
+    let e = exporter(&receiver);
+    export(&e, 2, Duration::from_secs(5)).unwrap();
+    assert_eq!(e.stats().retries, 2);
+    assert_eq!(receiver.span_count(), 2);
+
+    receiver.set_faults(Faults {
+        fail_first: 1,
+        grpc_code: 3, // INVALID_ARGUMENT
+        ..Faults::default()
+    });
+    let err = export(&e, 1, Duration::from_secs(5)).unwrap_err();
+    assert!(
+        err.contains("InvalidArgument") && err.contains("not retryable"),
+        "{err}"
+    );
+
+    // RESOURCE_EXHAUSTED is retried only with a RetryInfo, after its delay.
+    receiver.set_faults(Faults {
+        fail_first: 1,
+        grpc_code: 8,
+        ..Faults::default()
+    });
+    let err = export(&e, 1, Duration::from_secs(5)).unwrap_err();
+    assert!(err.contains("ResourceExhausted"), "{err}");
+    receiver.set_faults(Faults {
+        fail_first: 1,
+        grpc_code: 8,
+        retry_info: Some(Duration::from_millis(700)),
+        ..Faults::default()
+    });
+    let start = Instant::now();
+    export(&e, 1, Duration::from_secs(5)).unwrap();
+    assert!(
+        start.elapsed() >= Duration::from_millis(700),
+        "{:?}",
+        start.elapsed()
+    );
+    assert_eq!(receiver.span_count(), 3);
+}
+
+#[test]
+fn partial_success_and_required_metadata() {
+    let receiver = Receiver::start_grpc(Faults {
+        partial_success: Some((1, "one too old".into())),
+        require_header: Some(("authorization".into(), "Bearer t".into())),
+        ..Faults::default()
+    });
+    let e = exporter(&receiver);
+    let err = export(&e, 2, Duration::from_secs(5)).unwrap_err();
+    assert!(err.contains("Unauthenticated"), "{err}");
+    let config = OtlpConfig::for_protocol(Protocol::Grpc)
+        .with_endpoint(&receiver.base_url())
+        .unwrap()
+        .with_header("Authorization", "Bearer t");
+    let e = OtlpExporter::new(config).unwrap();
+    export(&e, 4, Duration::from_secs(5)).unwrap();
+    let stats = e.stats();
+    assert_eq!(
+        (stats.spans_exported, stats.spans_rejected, stats.retries),
+        (3, 1, 0)
+    );
+}
+
+#[test]
+fn unreachable_then_recovered() {
+    let addr = Receiver::start(Faults::default()).addr();
+    let config = OtlpConfig::for_protocol(Protocol::Grpc)
+        .with_endpoint(&format!("http://{addr}"))
+        .unwrap();
+    let e = OtlpExporter::new(config)
+        .unwrap()
+        .with_initial_backoff(Duration::from_millis(10));
+    let start = Instant::now();
+    let err = export(&e, 2, Duration::from_millis(400)).unwrap_err();
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        start.elapsed()
+    );
+    assert!(err.contains("gave up after"), "{err}");
+    let Ok(receiver) = Receiver::start_on(addr, Faults::default()) else {
+        return; // the port was taken meanwhile; the recovery half cannot run
+    };
+    drop(receiver);
+    // A gRPC receiver on the same port: the exporter reconnects by itself.
+    let receiver = match grpc_on(addr) {
+        Some(r) => r,
+        None => return,
+    };
+    export(&e, 2, Duration::from_secs(5)).unwrap();
+    assert_eq!(receiver.span_count(), 2);
+}
+
+/// A gRPC receiver on `addr`, if the port is free.
+fn grpc_on(addr: std::net::SocketAddr) -> Option<Receiver> {
+    Receiver::start_grpc_on(addr, Faults::default()).ok()
+}
+
+#[test]
+fn simple_processor_exports_from_inside_a_current_thread_runtime() {
+    // The anchor's deadlocks (#2071, #2583): a synchronous export on the
+    // only thread of a tokio runtime. clew's gRPC has its own runtime.
+    let receiver = Receiver::start_grpc(Faults::default());
+    let provider = SdkTracerProvider::builder()
+        .with_env(Env::from_pairs([("X", "1")]))
+        .with_simple_exporter(exporter(&receiver))
+        .build();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let p = provider.clone();
+    runtime.block_on(async move {
+        let tracer = p.tracer("in-runtime");
+        for _ in 0..5 {
+            tracer
+                .in_span_async("request", |_| async { tokio::task::yield_now().await })
+                .await;
+        }
+        p.shutdown(Duration::from_secs(5)).unwrap();
+    });
+    assert_eq!(receiver.span_count(), 5);
+}
+
+#[test]
+fn batch_processor_end_to_end() {
+    let receiver = Receiver::start_grpc(Faults::default());
+    let provider = SdkTracerProvider::builder()
+        .with_env(Env::from_pairs([("X", "1")]))
+        .with_batch_exporter_config(
+            exporter(&receiver),
+            BatchConfig::default().with_max_queue_size(8192),
+        )
+        .build();
+    let tracer = provider.tracer("batch");
+    for _ in 0..5000 {
+        tracer.in_span("op", |_| {});
+    }
+    provider.shutdown(Duration::from_secs(10)).unwrap();
+    assert_eq!(receiver.span_count(), 5000);
+}
+
+#[test]
+fn metadata_that_grpc_cannot_carry_is_a_build_error() {
+    let config = OtlpConfig::for_protocol(Protocol::Grpc).with_header("x-name", "a\u{1}b");
+    let err = OtlpExporter::new(config).unwrap_err().to_string();
+    assert!(err.contains("x-name"), "{err}");
+}
