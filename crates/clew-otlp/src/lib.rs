@@ -2,15 +2,15 @@
 //! numbers (opentelemetry-proto v1.11.0), straight from span data to bytes,
 //! with no dependency on opentelemetry-rust.
 //!
-//! This release has the encoders and the OTLP/HTTP exporter
-//! ([`OtlpExporter`]: protobuf or JSON bodies, TLS and mTLS through rustls,
-//! gzip, headers, timeout, retry with backoff and `Retry-After`, partial
-//! success, request splitting), configured in code or from
-//! `OTEL_EXPORTER_OTLP_*` ([`OtlpConfig`]). gRPC follows; until then the
-//! exporter refuses it with an error rather than sending somewhere else.
+//! [`OtlpExporter`] speaks OTLP/gRPC, OTLP/HTTP with protobuf bodies and
+//! OTLP/HTTP with JSON bodies, chosen at run time, over plain TCP or TLS
+//! and mTLS (rustls), with gzip, headers, timeout, retry with backoff,
+//! `Retry-After` and `RetryInfo`, partial success and request splitting;
+//! configured in code or from `OTEL_EXPORTER_OTLP_*` ([`OtlpConfig`]).
 //!
-//! Exports run on the batch processor's thread with blocking sockets: no
-//! async runtime is needed, and the application's is never used.
+//! HTTP exports run on the batch processor's thread with blocking sockets;
+//! gRPC runs on a current-thread tokio runtime owned by the exporter, on a
+//! thread of its own. The application's runtime is never used.
 //!
 //! # Getting started
 //!
