@@ -151,39 +151,45 @@ pub fn bench(options: &Options) -> Result<(Vec<Row>, String), String> {
 }
 
 /// Runs `clew-stress` for both systems, 1 and 2 producer threads, with and
-/// without attributes, each in its own process; returns a markdown table.
+/// without attributes, with the discarding exporter and with each system's
+/// OTLP/gRPC exporter to an in-process receiver, each in its own process;
+/// returns a markdown table.
 fn stress(seconds: u64) -> Result<String, String> {
     let binary = workspace_root().join("target/release/clew-stress");
     let mut out = String::from(
-        "\n| stress | threads | attributes | created/s | exported/s | dropped | peak RSS |\n|---|---|---|---|---|---|---|\n",
+        "\n| stress | exporter | threads | attributes | created/s | exported/s | dropped | peak RSS |\n|---|---|---|---|---|---|---|---|\n",
     );
-    for attrs in ["0", "4"] {
-        for threads in ["1", "2"] {
-            for system in ["clew", "opentelemetry"] {
-                let line = output(Command::new(&binary).args([
-                    system,
-                    "--threads",
-                    threads,
-                    "--seconds",
-                    &seconds.to_string(),
-                    "--attrs",
-                    attrs,
-                ]))?;
-                let field = |name: &str| {
-                    line.split_whitespace()
-                        .find_map(|w| w.strip_prefix(name))
-                        .unwrap_or("?")
-                        .to_owned()
-                };
-                let _ = writeln!(
-                    out,
-                    "| {system} | {threads} | {attrs} | {} | {} | {} | {} |",
-                    field("created_per_s="),
-                    field("exported_per_s="),
-                    field("dropped="),
-                    field("peak_rss=")
-                );
-                eprintln!("{}", line.trim());
+    for (exporter, grpc) in [("discard", "0"), ("otlp-grpc", "1")] {
+        for attrs in ["0", "4"] {
+            for threads in ["1", "2"] {
+                for system in ["clew", "opentelemetry"] {
+                    let line = output(Command::new(&binary).args([
+                        system,
+                        "--threads",
+                        threads,
+                        "--seconds",
+                        &seconds.to_string(),
+                        "--attrs",
+                        attrs,
+                        "--grpc",
+                        grpc,
+                    ]))?;
+                    let field = |name: &str| {
+                        line.split_whitespace()
+                            .find_map(|w| w.strip_prefix(name))
+                            .unwrap_or("?")
+                            .to_owned()
+                    };
+                    let _ = writeln!(
+                        out,
+                        "| {system} | {exporter} | {threads} | {attrs} | {} | {} | {} | {} |",
+                        field("created_per_s="),
+                        field("exported_per_s="),
+                        field("dropped="),
+                        field("peak_rss=")
+                    );
+                    eprintln!("{}", line.trim());
+                }
             }
         }
     }

@@ -83,7 +83,11 @@ impl TraceService for Service {
                 .map(|(_, v)| v.clone())
         };
         let message = request.into_inner();
-        let raw_body = prost::Message::encode_to_vec(&message);
+        let raw_body = if faults.count_only {
+            Vec::new()
+        } else {
+            prost::Message::encode_to_vec(&message)
+        };
         let authorised = faults
             .require_header
             .as_ref()
@@ -147,10 +151,23 @@ pub(crate) fn serve(
         let _entered = runtime.enter();
         let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
         let incoming = tonic::transport::server::TcpIncoming::from(listener);
-        let service = TraceServiceServer::new(Service { shared })
-            .accept_compressed(CompressionEncoding::Gzip)
-            .send_compressed(CompressionEncoding::Gzip);
-        runtime.spawn(tonic::transport::Server::builder().serve_with_incoming(service, incoming));
+        let count_only = shared.lock().faults.count_only;
+        let decoding = TraceServiceServer::new(Service {
+            shared: Arc::clone(&shared),
+        })
+        .accept_compressed(CompressionEncoding::Gzip)
+        .send_compressed(CompressionEncoding::Gzip);
+        // Flow-control windows like a production collector's (grpc-go sizes
+        // them from the bandwidth-delay product): a 512-span request does
+        // not wait for window updates from a receiver starved of CPU.
+        let server = tonic::transport::Server::builder()
+            .initial_stream_window_size(4 << 20)
+            .initial_connection_window_size(8 << 20);
+        if count_only {
+            runtime.spawn(server.serve_with_incoming(CountingServer(shared), incoming));
+        } else {
+            runtime.spawn(server.serve_with_incoming(decoding, incoming));
+        }
         let _ = runtime.block_on(stopped);
         // Not a graceful shutdown: clients keep their connections open, and
         // a stopped receiver must look like a dead collector at once.
@@ -158,4 +175,186 @@ pub(crate) fn serve(
         runtime.shutdown_background();
     });
     (addr, stop, thread)
+}
+
+/// Passes message bytes through undecoded (the counting receiver).
+#[derive(Debug, Clone, Copy, Default)]
+struct RawCodec;
+
+impl tonic::codec::Codec for RawCodec {
+    type Encode = Vec<u8>;
+    type Decode = Vec<u8>;
+    type Encoder = RawCodec;
+    type Decoder = RawCodec;
+    fn encoder(&mut self) -> RawCodec {
+        RawCodec
+    }
+    fn decoder(&mut self) -> RawCodec {
+        RawCodec
+    }
+}
+
+impl tonic::codec::Encoder for RawCodec {
+    type Item = Vec<u8>;
+    type Error = Status;
+    fn encode(
+        &mut self,
+        item: Vec<u8>,
+        dst: &mut tonic::codec::EncodeBuf<'_>,
+    ) -> Result<(), Status> {
+        bytes::BufMut::put_slice(dst, &item);
+        Ok(())
+    }
+}
+
+impl tonic::codec::Decoder for RawCodec {
+    type Item = Vec<u8>;
+    type Error = Status;
+    fn decode(&mut self, src: &mut tonic::codec::DecodeBuf<'_>) -> Result<Option<Vec<u8>>, Status> {
+        let mut out = vec![0; bytes::Buf::remaining(src)];
+        bytes::Buf::copy_to_slice(src, &mut out);
+        Ok(Some(out))
+    }
+}
+
+/// The length-delimited fields numbered `field` of a protobuf message;
+/// `None` if it is malformed.
+fn nested(mut buf: &[u8], field: u64) -> Option<Vec<&[u8]>> {
+    fn varint(buf: &mut &[u8]) -> Option<u64> {
+        let mut v = 0u64;
+        for shift in (0..64).step_by(7) {
+            let (&b, rest) = buf.split_first()?;
+            *buf = rest;
+            v |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                return Some(v);
+            }
+        }
+        None
+    }
+    let mut out = Vec::new();
+    while !buf.is_empty() {
+        let tag = varint(&mut buf)?;
+        match tag & 7 {
+            0 => {
+                varint(&mut buf)?;
+            }
+            1 => buf = buf.get(8..)?,
+            5 => buf = buf.get(4..)?,
+            2 => {
+                let len = usize::try_from(varint(&mut buf)?).ok()?;
+                let bytes = buf.get(..len)?;
+                buf = &buf[len..];
+                if tag >> 3 == field {
+                    out.push(bytes);
+                }
+            }
+            _ => return None,
+        }
+    }
+    Some(out)
+}
+
+/// Spans in an encoded `ExportTraceServiceRequest`, walking only the
+/// nesting (resource spans, scope spans, spans), not decoding the spans.
+fn count_spans(request: &[u8]) -> Option<usize> {
+    let mut n = 0;
+    for resource_spans in nested(request, 1)? {
+        for scope_spans in nested(resource_spans, 2)? {
+            n += nested(scope_spans, 2)?.len();
+        }
+    }
+    Some(n)
+}
+
+#[derive(Clone)]
+struct CountSvc(Arc<Shared>);
+
+impl tonic::codegen::Service<Request<Vec<u8>>> for CountSvc {
+    type Response = Response<Vec<u8>>;
+    type Error = Status;
+    type Future = tonic::codegen::BoxFuture<Response<Vec<u8>>, Status>;
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Status>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+    fn call(&mut self, request: Request<Vec<u8>>) -> Self::Future {
+        let shared = Arc::clone(&self.0);
+        Box::pin(async move {
+            let n = count_spans(request.get_ref())
+                .ok_or_else(|| Status::invalid_argument("not an ExportTraceServiceRequest"))?;
+            shared.count(n);
+            // An empty ExportTraceServiceResponse: full success.
+            Ok(Response::new(Vec::new()))
+        })
+    }
+}
+
+/// The counting receiver: accepts any `TraceService/Export`, counts its
+/// spans without decoding them, answers success. For throughput
+/// benchmarks, where a decoding receiver would be the bottleneck.
+#[derive(Clone)]
+pub(crate) struct CountingServer(pub(crate) Arc<Shared>);
+
+impl tonic::server::NamedService for CountingServer {
+    const NAME: &'static str = "opentelemetry.proto.collector.trace.v1.TraceService";
+}
+
+impl<B> tonic::codegen::Service<http::Request<B>> for CountingServer
+where
+    B: tonic::codegen::Body + Send + 'static,
+    B::Error: Into<tonic::codegen::StdError> + Send + 'static,
+{
+    type Response = http::Response<tonic::body::Body>;
+    type Error = std::convert::Infallible;
+    type Future = tonic::codegen::BoxFuture<Self::Response, Self::Error>;
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        let shared = Arc::clone(&self.0);
+        Box::pin(async move {
+            let mut grpc = tonic::server::Grpc::new(RawCodec)
+                .accept_compressed(CompressionEncoding::Gzip)
+                .send_compressed(CompressionEncoding::Gzip);
+            Ok(grpc.unary(CountSvc(shared), request).await)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_spans_without_decoding_them() {
+        use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+        let request = ExportTraceServiceRequest {
+            resource_spans: vec![
+                ResourceSpans {
+                    scope_spans: vec![
+                        ScopeSpans {
+                            spans: vec![Span::default(); 3],
+                            ..Default::default()
+                        },
+                        ScopeSpans {
+                            spans: vec![Span::default(); 2],
+                            ..Default::default()
+                        },
+                    ],
+                    ..Default::default()
+                },
+                ResourceSpans::default(),
+            ],
+        };
+        let bytes = prost::Message::encode_to_vec(&request);
+        assert_eq!(count_spans(&bytes), Some(5));
+        assert_eq!(count_spans(&bytes[..bytes.len() - 1]), None);
+        assert_eq!(count_spans(&[]), Some(0));
+    }
 }

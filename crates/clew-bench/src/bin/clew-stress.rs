@@ -2,10 +2,15 @@
 //! spans as fast as they can for S seconds through the stock batch processor
 //! (discarding exporter); then the provider shuts down, flushing the queue.
 //!
-//! `clew-stress <clew|opentelemetry> [--threads N] [--seconds S] [--attrs 0|4] [--queue Q]`
+//! `clew-stress <clew|opentelemetry> [--threads N] [--seconds S] [--attrs 0|4] [--queue Q] [--grpc 1]`
 //!
 //! Prints created/s, exported/s (what reached the exporter, final flush
 //! included, over S), the share dropped, and peak RSS (VmHWM).
+//!
+//! With `--grpc 1` the exporter is the system's OTLP/gRPC exporter (clew's,
+//! or opentelemetry-otlp 0.33's tonic exporter) sending to an in-process
+//! tonic receiver on loopback that decodes and counts (clew-test-support);
+//! exported/s is then what the receiver accepted.
 
 use std::hint::black_box;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,6 +18,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clew_bench::sdk::EXPORTED;
+use clew_test_support::{Faults, Receiver};
 
 struct Options {
     system: String,
@@ -20,6 +26,7 @@ struct Options {
     seconds: u64,
     attrs: bool,
     queue: usize,
+    grpc: bool,
 }
 
 fn parse() -> Result<Options, String> {
@@ -31,6 +38,7 @@ fn parse() -> Result<Options, String> {
         seconds: 5,
         attrs: false,
         queue: 2048,
+        grpc: false,
     };
     while let Some(flag) = args.next() {
         let value = args.next().ok_or(format!("{flag} needs a value"))?;
@@ -40,6 +48,7 @@ fn parse() -> Result<Options, String> {
             "--seconds" => o.seconds = n as u64,
             "--attrs" => o.attrs = n > 0,
             "--queue" => o.queue = n.max(1),
+            "--grpc" => o.grpc = n > 0,
             _ => return Err(format!("unknown flag {flag}")),
         }
     }
@@ -57,19 +66,28 @@ fn peak_rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
-fn run_clew(o: &Options, stop: &Arc<AtomicBool>) -> u64 {
+fn run_clew(o: &Options, stop: &Arc<AtomicBool>, receiver: Option<&Receiver>) -> u64 {
     use clew_sdk::processor::BatchConfig;
-    let provider = clew_sdk::SdkTracerProvider::builder()
+    let builder = clew_sdk::SdkTracerProvider::builder()
         .with_resource(clew_sdk::Resource::new([clew_api::KeyValue::new(
             "service.name",
             "stress",
         )]))
-        .with_sampler(clew_sdk::sampler::AlwaysOn)
-        .with_batch_exporter_config(
-            clew_bench::sdk::clew_side::DiscardExporter,
-            BatchConfig::default().with_max_queue_size(o.queue),
-        )
-        .build();
+        .with_sampler(clew_sdk::sampler::AlwaysOn);
+    let config = BatchConfig::default().with_max_queue_size(o.queue);
+    let provider = match receiver {
+        None => {
+            builder.with_batch_exporter_config(clew_bench::sdk::clew_side::DiscardExporter, config)
+        }
+        Some(r) => {
+            let otlp = clew_otlp::OtlpConfig::for_protocol(clew_otlp::Protocol::Grpc)
+                .with_endpoint(&r.base_url())
+                .expect("the receiver's URL");
+            let exporter = clew_otlp::OtlpExporter::new(otlp).expect("the gRPC exporter");
+            builder.with_batch_exporter_config(exporter, config)
+        }
+    }
+    .build();
     let handles: Vec<_> = (0..o.threads)
         .map(|_| {
             let tracer = provider.tracer("stress");
@@ -96,18 +114,38 @@ fn run_clew(o: &Options, stop: &Arc<AtomicBool>) -> u64 {
     created
 }
 
-fn run_otel(o: &Options, stop: &Arc<AtomicBool>) -> u64 {
+fn run_otel(o: &Options, stop: &Arc<AtomicBool>, receiver: Option<&Receiver>) -> u64 {
     use opentelemetry::trace::{Tracer as _, TracerProvider as _};
+    use opentelemetry_otlp::WithExportConfig as _;
     use opentelemetry_sdk::trace::{
         BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracerProvider,
     };
-    let processor = BatchSpanProcessor::builder(clew_bench::sdk::otel_side::DiscardExporter)
-        .with_batch_config(
-            BatchConfigBuilder::default()
-                .with_max_queue_size(o.queue)
-                .build(),
-        )
+    let config = BatchConfigBuilder::default()
+        .with_max_queue_size(o.queue)
         .build();
+    // opentelemetry-otlp's tonic exporter must be built inside a tokio
+    // runtime and needs it running while it exports (its documented setup).
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    let processor = match receiver {
+        None => BatchSpanProcessor::builder(clew_bench::sdk::otel_side::DiscardExporter)
+            .with_batch_config(config)
+            .build(),
+        Some(r) => {
+            let _entered = runtime.enter();
+            let exporter = opentelemetry_otlp::SpanExporter::builder()
+                .with_tonic()
+                .with_endpoint(r.base_url())
+                .build()
+                .expect("the opentelemetry-otlp gRPC exporter");
+            BatchSpanProcessor::builder(exporter)
+                .with_batch_config(config)
+                .build()
+        }
+    };
     let provider = SdkTracerProvider::builder()
         .with_resource(
             opentelemetry_sdk::Resource::builder_empty()
@@ -140,6 +178,7 @@ fn run_otel(o: &Options, stop: &Arc<AtomicBool>) -> u64 {
     stop.store(true, Ordering::Relaxed);
     let created = handles.into_iter().map(|h| h.join().unwrap_or(0)).sum();
     let _ = provider.shutdown();
+    drop(runtime);
     created
 }
 
@@ -152,22 +191,32 @@ fn main() -> std::process::ExitCode {
         }
     };
     let stop = Arc::new(AtomicBool::new(false));
+    let receiver = o.grpc.then(|| {
+        Receiver::start_grpc(Faults {
+            count_only: true,
+            ..Faults::default()
+        })
+    });
     let started = Instant::now();
     let created = match o.system.as_str() {
-        "clew" => run_clew(&o, &stop),
-        "opentelemetry" => run_otel(&o, &stop),
+        "clew" => run_clew(&o, &stop, receiver.as_ref()),
+        "opentelemetry" => run_otel(&o, &stop, receiver.as_ref()),
         other => {
             eprintln!("unknown system {other}");
             return std::process::ExitCode::from(2);
         }
     };
     let _total = started.elapsed();
-    let exported = EXPORTED.load(Ordering::Relaxed);
+    let exported = match &receiver {
+        Some(r) => r.span_count() as u64,
+        None => EXPORTED.load(Ordering::Relaxed),
+    };
     let secs = o.seconds.max(1) as f64;
     let dropped = created.saturating_sub(exported);
     println!(
-        "system={} threads={} attrs={} queue={} created_per_s={:.2}M exported_per_s={:.2}M dropped={:.2}% peak_rss={:.1}MiB",
+        "system={} exporter={} threads={} attrs={} queue={} created_per_s={:.2}M exported_per_s={:.2}M dropped={:.2}% peak_rss={:.1}MiB",
         o.system,
+        if o.grpc { "otlp-grpc" } else { "discard" },
         o.threads,
         if o.attrs { 4 } else { 0 },
         o.queue,
