@@ -357,3 +357,71 @@ fn current_thread_runtime_exports_and_shuts_down_from_async_code() {
     assert_eq!(receiver.span_count(), 100);
     drop(provider);
 }
+
+#[test]
+fn a_collector_failing_half_the_requests_then_recovering_loses_nothing_silently() {
+    // 1. Every other request fails with 503: the retries deliver everything.
+    let receiver = Receiver::start(Faults {
+        fail_every: 2,
+        fail_status: 503,
+        ..Faults::default()
+    });
+    let provider = SdkTracerProvider::builder()
+        .with_env(Env::from_pairs([("X", "1")]))
+        .with_batch_exporter_config(
+            exporter(&receiver, Protocol::HttpProtobuf),
+            BatchConfig::default()
+                .with_max_queue_size(8192)
+                .with_max_export_batch_size(100),
+        )
+        .build();
+    let tracer = provider.tracer("flaky");
+    let burst = |n: usize| {
+        let start = Instant::now();
+        for _ in 0..n {
+            tracer.in_span("op", |_| {});
+        }
+        // Span creation never waits for the collector.
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            start.elapsed()
+        );
+    };
+    burst(2000);
+    provider.force_flush(Duration::from_secs(20)).unwrap();
+    let s1 = provider.processor_stats()[0];
+    assert_eq!((s1.exported, s1.dropped), (2000, 0), "{s1:?}");
+    assert_eq!(receiver.span_count(), 2000);
+    let failed = receiver
+        .requests()
+        .iter()
+        .filter(|r| r.status == 503)
+        .count();
+    assert!(failed >= 5, "{failed} requests failed and were retried");
+
+    // 2. Every other request is refused (400, not retryable): those batches
+    //    are lost, and every one is counted.
+    receiver.set_faults(Faults {
+        fail_every: 2,
+        fail_status: 400,
+        ..Faults::default()
+    });
+    burst(2000);
+    let err = provider.force_flush(Duration::from_secs(20)).unwrap_err();
+    let s2 = provider.processor_stats()[0];
+    assert_eq!(s2.created, 4000);
+    assert_eq!(s2.exported + s2.dropped, 4000, "{s2:?}");
+    assert_eq!(receiver.span_count() as u64, s2.exported, "{s2:?}");
+    assert_eq!(s2.dropped, 1000, "{s2:?}");
+    assert_eq!(err.spans_lost(), 1000, "{err}");
+
+    // 3. The collector heals: export resumes by itself.
+    receiver.set_faults(Faults::default());
+    burst(1000);
+    provider.force_flush(Duration::from_secs(20)).unwrap();
+    let s3 = provider.processor_stats()[0];
+    assert_eq!(s3.exported - s2.exported, 1000, "{s3:?}");
+    assert_eq!(receiver.span_count() as u64, s3.exported);
+    provider.shutdown(Duration::from_secs(5)).unwrap();
+}

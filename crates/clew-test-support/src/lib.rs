@@ -32,6 +32,8 @@ pub use pki::TestPki;
 pub struct Faults {
     /// Fail this many requests (counted from when the faults are set).
     pub fail_first: usize,
+    /// After those, fail every n-th request too (2: every other one).
+    pub fail_every: usize,
     /// The status of those failures (default 503).
     pub fail_status: u16,
     /// A `Retry-After` value sent with the failures.
@@ -88,6 +90,8 @@ impl Recorded {
 pub(crate) struct State {
     pub(crate) faults: Faults,
     pub(crate) failed: usize,
+    /// Requests seen after the first `fail_first`.
+    seen_after_first: usize,
     pub(crate) recorded: Vec<Recorded>,
     connections: usize,
     /// Spans in requests answered with success.
@@ -221,6 +225,7 @@ impl Receiver {
         let mut state = self.shared.lock();
         state.faults = faults;
         state.failed = 0;
+        state.seen_after_first = 0;
     }
 
     /// Every request so far, failures included.
@@ -298,10 +303,10 @@ impl Shared {
         let mut state = self.lock();
         if state.failed < faults.fail_first {
             state.failed += 1;
-            true
-        } else {
-            false
+            return true;
         }
+        state.seen_after_first += 1;
+        faults.fail_every > 0 && state.seen_after_first % faults.fail_every == 0
     }
 
     /// Counts `n` accepted spans without recording a request.
