@@ -220,3 +220,44 @@ fn metadata_that_grpc_cannot_carry_is_a_build_error() {
     let err = OtlpExporter::new(config).unwrap_err().to_string();
     assert!(err.contains("x-name"), "{err}");
 }
+
+#[test]
+fn grpc_over_tls_and_mtls_with_the_receivers_ca() {
+    let pki = clew_test_support::TestPki::generate();
+    let receiver = Receiver::start_grpc_tls(Faults::default(), &pki, true);
+    let base = vec![
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc".to_owned()),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.base_url()),
+        (
+            "OTEL_EXPORTER_OTLP_CERTIFICATE",
+            pki.ca.display().to_string(),
+        ),
+    ];
+    // Without the client certificate the mTLS receiver refuses.
+    let e = OtlpExporter::new(OtlpConfig::from(&Env::from_pairs(base.clone())))
+        .unwrap()
+        .with_initial_backoff(Duration::from_millis(10));
+    assert!(export(&e, 1, Duration::from_millis(500)).is_err());
+    assert_eq!(receiver.span_count(), 0);
+
+    let mut with_client = base;
+    with_client.extend(common::client_identity(&pki));
+    let e = OtlpExporter::new(OtlpConfig::from(&Env::from_pairs(with_client))).unwrap();
+    export(&e, 3, Duration::from_secs(5)).unwrap();
+    assert_eq!(receiver.span_count(), 3);
+
+    // A server the configured CA did not sign is not trusted.
+    let untrusted = OtlpConfig::from(&Env::from_pairs([
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc".to_owned()),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.base_url()),
+        (
+            "OTEL_EXPORTER_OTLP_CERTIFICATE",
+            pki.other_ca.display().to_string(),
+        ),
+    ]));
+    let e = OtlpExporter::new(untrusted)
+        .unwrap()
+        .with_initial_backoff(Duration::from_millis(10));
+    assert!(export(&e, 1, Duration::from_millis(500)).is_err());
+    assert_eq!(receiver.span_count(), 3);
+}

@@ -95,14 +95,7 @@ fn mtls_requires_the_client_certificate() {
     assert_eq!(receiver.span_count(), 0);
 
     let mut with_client = base;
-    with_client.push((
-        "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE",
-        pki.client_cert.display().to_string(),
-    ));
-    with_client.push((
-        "OTEL_EXPORTER_OTLP_CLIENT_KEY",
-        pki.client_key.display().to_string(),
-    ));
+    with_client.extend(common::client_identity(&pki));
     export(env_config(with_client)).unwrap();
     assert_eq!(receiver.span_count(), 3);
 }

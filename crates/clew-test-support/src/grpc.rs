@@ -133,6 +133,7 @@ impl TraceService for Service {
 pub(crate) fn serve(
     listener: std::net::TcpListener,
     shared: Arc<Shared>,
+    tls: Option<tonic::transport::ServerTlsConfig>,
 ) -> (
     SocketAddr,
     tokio::sync::oneshot::Sender<()>,
@@ -160,9 +161,14 @@ pub(crate) fn serve(
         // Flow-control windows like a production collector's (grpc-go sizes
         // them from the bandwidth-delay product): a 512-span request does
         // not wait for window updates from a receiver starved of CPU.
-        let server = tonic::transport::Server::builder()
+        let mut server = tonic::transport::Server::builder()
             .initial_stream_window_size(4 << 20)
             .initial_connection_window_size(8 << 20);
+        if let Some(tls) = tls {
+            server = server
+                .tls_config(tls)
+                .expect("the receiver's TLS configuration");
+        }
         if count_only {
             runtime.spawn(server.serve_with_incoming(CountingServer(shared), incoming));
         } else {

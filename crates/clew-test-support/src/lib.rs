@@ -182,21 +182,38 @@ impl Receiver {
     /// Starts an OTLP/gRPC receiver (plain text) with `faults`.
     pub fn start_grpc(faults: Faults) -> Receiver {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
-        Receiver::serve_grpc(listener, faults)
+        Receiver::serve_grpc(listener, faults, None)
     }
 
     /// Starts an OTLP/gRPC receiver on a chosen address.
     pub fn start_grpc_on(addr: SocketAddr, faults: Faults) -> std::io::Result<Receiver> {
-        Ok(Receiver::serve_grpc(TcpListener::bind(addr)?, faults))
+        Ok(Receiver::serve_grpc(TcpListener::bind(addr)?, faults, None))
     }
 
-    fn serve_grpc(listener: TcpListener, faults: Faults) -> Receiver {
+    /// Starts an OTLP/gRPC receiver over TLS with `pki`'s server
+    /// certificate; with `require_client_cert`, clients must present a
+    /// certificate signed by `pki`'s CA.
+    pub fn start_grpc_tls(faults: Faults, pki: &TestPki, require_client_cert: bool) -> Receiver {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+        Receiver::serve_grpc(
+            listener,
+            faults,
+            Some(pki.grpc_server_config(require_client_cert)),
+        )
+    }
+
+    fn serve_grpc(
+        listener: TcpListener,
+        faults: Faults,
+        tls: Option<tonic::transport::ServerTlsConfig>,
+    ) -> Receiver {
         let shared = Arc::new(Shared::default());
         shared.lock().faults = faults;
-        let (addr, stop, thread) = grpc::serve(listener, Arc::clone(&shared));
+        let is_tls = tls.is_some();
+        let (addr, stop, thread) = grpc::serve(listener, Arc::clone(&shared), tls);
         Receiver {
             addr,
-            tls: false,
+            tls: is_tls,
             shared,
             accept: Some(thread),
             grpc_stop: Some(stop),

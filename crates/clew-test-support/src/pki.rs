@@ -136,6 +136,23 @@ impl TestPki {
     }
 }
 
+impl TestPki {
+    pub(crate) fn grpc_server_config(
+        &self,
+        require_client_cert: bool,
+    ) -> tonic::transport::ServerTlsConfig {
+        let read = |p: &Path| std::fs::read(p).expect("a PEM file of the test PKI");
+        let identity =
+            tonic::transport::Identity::from_pem(read(&self.server_cert), read(&self.server_key));
+        let config = tonic::transport::ServerTlsConfig::new().identity(identity);
+        if require_client_cert {
+            config.client_ca_root(tonic::transport::Certificate::from_pem(read(&self.ca)))
+        } else {
+            config
+        }
+    }
+}
+
 impl Drop for TestPki {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);

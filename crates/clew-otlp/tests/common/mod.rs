@@ -21,3 +21,18 @@ pub(crate) fn spans(n: usize) -> Vec<SpanData> {
     }
     memory.finished_spans()
 }
+
+/// The mTLS variables for `pki`'s client certificate and key.
+#[allow(dead_code, reason = "each test binary uses part of the helpers")]
+pub(crate) fn client_identity(pki: &clew_test_support::TestPki) -> [(&'static str, String); 2] {
+    [
+        (
+            "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE",
+            pki.client_cert.display().to_string(),
+        ),
+        (
+            "OTEL_EXPORTER_OTLP_CLIENT_KEY",
+            pki.client_key.display().to_string(),
+        ),
+    ]
+}
