@@ -237,9 +237,12 @@ async fn export(
         });
     }
     let call = async {
-        grpc.ready().await.map_err(|e| GrpcFailure::Retryable {
-            why: format!("connection: {e}"),
-            delay: None,
+        grpc.ready().await.map_err(|e| match tls_failure(&e) {
+            Some(tls) => GrpcFailure::Fatal(tls),
+            None => GrpcFailure::Retryable {
+                why: format!("connection: {e}"),
+                delay: None,
+            },
         })?;
         let mut request = tonic::Request::new(body);
         *request.metadata_mut() = metadata.clone();
@@ -259,8 +262,31 @@ async fn export(
     }
 }
 
+/// A TLS failure (untrusted certificate, handshake refused) somewhere in
+/// an error's source chain: not transient, so not retried.
+fn tls_failure(error: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let mut next = Some(error);
+    while let Some(e) = next {
+        if let Some(tls) = e.downcast_ref::<rustls::Error>() {
+            return Some(format!("TLS: {tls}"));
+        }
+        if let Some(tls) = e
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        {
+            return Some(format!("TLS: {tls}"));
+        }
+        next = e.source();
+    }
+    None
+}
+
 /// The specification's retry rules for gRPC status codes.
 pub(crate) fn classify(status: &Status) -> GrpcFailure {
+    if let Some(tls) = tls_failure(status) {
+        return GrpcFailure::Fatal(tls);
+    }
     let delay = retry_delay(status.details());
     let why = format!("gRPC {:?}: {}", status.code(), status.message());
     match status.code() {

@@ -258,6 +258,11 @@ fn grpc_over_tls_and_mtls_with_the_receivers_ca() {
     let e = OtlpExporter::new(untrusted)
         .unwrap()
         .with_initial_backoff(Duration::from_millis(10));
-    assert!(export(&e, 1, Duration::from_millis(500)).is_err());
+    let err = export(&e, 1, Duration::from_secs(5)).unwrap_err();
+    assert!(
+        err.contains("TLS") && err.contains("not retryable"),
+        "{err}"
+    );
+    assert_eq!(e.stats().retries, 0);
     assert_eq!(receiver.span_count(), 3);
 }
