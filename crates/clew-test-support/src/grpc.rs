@@ -144,42 +144,45 @@ pub(crate) fn serve(
         .set_nonblocking(true)
         .expect("non-blocking listener");
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let thread = thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("the receiver's runtime");
-        let _entered = runtime.enter();
-        let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
-        let incoming = tonic::transport::server::TcpIncoming::from(listener);
-        let count_only = shared.lock().faults.count_only;
-        let decoding = TraceServiceServer::new(Service {
-            shared: Arc::clone(&shared),
+    let thread = thread::Builder::new()
+        .name("otlp-receiver".into())
+        .spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("the receiver's runtime");
+            let _entered = runtime.enter();
+            let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
+            let incoming = tonic::transport::server::TcpIncoming::from(listener);
+            let count_only = shared.lock().faults.count_only;
+            let decoding = TraceServiceServer::new(Service {
+                shared: Arc::clone(&shared),
+            })
+            .accept_compressed(CompressionEncoding::Gzip)
+            .send_compressed(CompressionEncoding::Gzip);
+            // Flow-control windows like a production collector's (grpc-go sizes
+            // them from the bandwidth-delay product): a 512-span request does
+            // not wait for window updates from a receiver starved of CPU.
+            let mut server = tonic::transport::Server::builder()
+                .initial_stream_window_size(4 << 20)
+                .initial_connection_window_size(8 << 20);
+            if let Some(tls) = tls {
+                server = server
+                    .tls_config(tls)
+                    .expect("the receiver's TLS configuration");
+            }
+            if count_only {
+                runtime.spawn(server.serve_with_incoming(CountingServer(shared), incoming));
+            } else {
+                runtime.spawn(server.serve_with_incoming(decoding, incoming));
+            }
+            let _ = runtime.block_on(stopped);
+            // Not a graceful shutdown: clients keep their connections open, and
+            // a stopped receiver must look like a dead collector at once.
+            drop(_entered);
+            runtime.shutdown_background();
         })
-        .accept_compressed(CompressionEncoding::Gzip)
-        .send_compressed(CompressionEncoding::Gzip);
-        // Flow-control windows like a production collector's (grpc-go sizes
-        // them from the bandwidth-delay product): a 512-span request does
-        // not wait for window updates from a receiver starved of CPU.
-        let mut server = tonic::transport::Server::builder()
-            .initial_stream_window_size(4 << 20)
-            .initial_connection_window_size(8 << 20);
-        if let Some(tls) = tls {
-            server = server
-                .tls_config(tls)
-                .expect("the receiver's TLS configuration");
-        }
-        if count_only {
-            runtime.spawn(server.serve_with_incoming(CountingServer(shared), incoming));
-        } else {
-            runtime.spawn(server.serve_with_incoming(decoding, incoming));
-        }
-        let _ = runtime.block_on(stopped);
-        // Not a graceful shutdown: clients keep their connections open, and
-        // a stopped receiver must look like a dead collector at once.
-        drop(_entered);
-        runtime.shutdown_background();
-    });
+        .expect("start the receiver's thread");
     (addr, stop, thread)
 }
 

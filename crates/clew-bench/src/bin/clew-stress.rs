@@ -9,8 +9,11 @@
 //!
 //! With `--grpc 1` the exporter is the system's OTLP/gRPC exporter (clew's,
 //! or opentelemetry-otlp 0.33's tonic exporter) sending to an in-process
-//! tonic receiver on loopback that decodes and counts (clew-test-support);
-//! exported/s is then what the receiver accepted.
+//! tonic receiver on loopback that counts without decoding
+//! (clew-test-support); exported/s is then what the receiver accepted, and
+//! `export_cpu_per_span` is the CPU time the process spent outside the
+//! producers and the receiver (batch worker, encoding, gRPC and runtime
+//! threads) per exported span: what exporting costs the application.
 
 use std::hint::black_box;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -55,6 +58,32 @@ fn parse() -> Result<Options, String> {
     Ok(o)
 }
 
+/// utime + stime, in clock ticks, of a `/proc/.../stat` line.
+fn stat_ticks(path: &str) -> u64 {
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|s| {
+            // Fields after the command name, which may hold spaces.
+            let rest = &s[s.rfind(')')? + 2..];
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            // utime and stime are fields 14 and 15, i.e. 11 and 12 after ")".
+            Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+        })
+        .unwrap_or(0)
+}
+
+/// CPU ticks of the live threads named `name`.
+fn named_thread_ticks(name: &str) -> u64 {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return 0;
+    };
+    tasks
+        .flatten()
+        .filter(|t| std::fs::read_to_string(t.path().join("comm")).is_ok_and(|c| c.trim() == name))
+        .map(|t| stat_ticks(&t.path().join("stat").to_string_lossy()))
+        .sum()
+}
+
 fn peak_rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
@@ -66,7 +95,7 @@ fn peak_rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
-fn run_clew(o: &Options, stop: &Arc<AtomicBool>, receiver: Option<&Receiver>) -> u64 {
+fn run_clew(o: &Options, stop: &Arc<AtomicBool>, receiver: Option<&Receiver>) -> (u64, u64) {
     use clew_sdk::processor::BatchConfig;
     let builder = clew_sdk::SdkTracerProvider::builder()
         .with_resource(clew_sdk::Resource::new([clew_api::KeyValue::new(
@@ -103,18 +132,26 @@ fn run_clew(o: &Options, stop: &Arc<AtomicBool>, receiver: Option<&Receiver>) ->
                     }
                     n += 1;
                 }
-                n
+                (n, stat_ticks("/proc/thread-self/stat"))
             })
         })
         .collect();
     std::thread::sleep(Duration::from_secs(o.seconds));
     stop.store(true, Ordering::Relaxed);
-    let created = handles.into_iter().map(|h| h.join().unwrap_or(0)).sum();
+    let (created, ticks) = join(handles);
     let _ = provider.shutdown(Duration::from_secs(30));
-    created
+    (created, ticks)
 }
 
-fn run_otel(o: &Options, stop: &Arc<AtomicBool>, receiver: Option<&Receiver>) -> u64 {
+/// Joins the producers: spans created, and their CPU ticks.
+fn join(handles: Vec<std::thread::JoinHandle<(u64, u64)>>) -> (u64, u64) {
+    handles
+        .into_iter()
+        .map(|h| h.join().unwrap_or((0, 0)))
+        .fold((0, 0), |(n, t), (n2, t2)| (n + n2, t + t2))
+}
+
+fn run_otel(o: &Options, stop: &Arc<AtomicBool>, receiver: Option<&Receiver>) -> (u64, u64) {
     use opentelemetry::trace::{Tracer as _, TracerProvider as _};
     use opentelemetry_otlp::WithExportConfig as _;
     use opentelemetry_sdk::trace::{
@@ -170,16 +207,16 @@ fn run_otel(o: &Options, stop: &Arc<AtomicBool>, receiver: Option<&Receiver>) ->
                     }
                     n += 1;
                 }
-                n
+                (n, stat_ticks("/proc/thread-self/stat"))
             })
         })
         .collect();
     std::thread::sleep(Duration::from_secs(o.seconds));
     stop.store(true, Ordering::Relaxed);
-    let created = handles.into_iter().map(|h| h.join().unwrap_or(0)).sum();
+    let (created, ticks) = join(handles);
     let _ = provider.shutdown();
     drop(runtime);
-    created
+    (created, ticks)
 }
 
 fn main() -> std::process::ExitCode {
@@ -198,7 +235,7 @@ fn main() -> std::process::ExitCode {
         })
     });
     let started = Instant::now();
-    let created = match o.system.as_str() {
+    let (created, producer_ticks) = match o.system.as_str() {
         "clew" => run_clew(&o, &stop, receiver.as_ref()),
         "opentelemetry" => run_otel(&o, &stop, receiver.as_ref()),
         other => {
@@ -211,10 +248,22 @@ fn main() -> std::process::ExitCode {
         Some(r) => r.span_count() as u64,
         None => EXPORTED.load(Ordering::Relaxed),
     };
+    // Everything the process ran, minus the producers, the receiver and
+    // this thread: the exporting side.
+    let export_ticks = stat_ticks("/proc/self/stat")
+        .saturating_sub(producer_ticks)
+        .saturating_sub(named_thread_ticks("otlp-receiver"))
+        .saturating_sub(stat_ticks("/proc/thread-self/stat"));
+    let tick_us = 1e6 / 100.0; // USER_HZ is 100 on Linux
+    let export_cpu = if exported > 0 {
+        format!("{:.2}us", export_ticks as f64 * tick_us / exported as f64)
+    } else {
+        "-".to_owned()
+    };
     let secs = o.seconds.max(1) as f64;
     let dropped = created.saturating_sub(exported);
     println!(
-        "system={} exporter={} threads={} attrs={} queue={} created_per_s={:.2}M exported_per_s={:.2}M dropped={:.2}% peak_rss={:.1}MiB",
+        "system={} exporter={} threads={} attrs={} queue={} created_per_s={:.2}M exported_per_s={:.2}M dropped={:.2}% peak_rss={:.1}MiB export_cpu_per_span={}",
         o.system,
         if o.grpc { "otlp-grpc" } else { "discard" },
         o.threads,
@@ -223,7 +272,8 @@ fn main() -> std::process::ExitCode {
         created as f64 / secs / 1e6,
         exported as f64 / secs / 1e6,
         if created > 0 { dropped as f64 * 100.0 / created as f64 } else { 0.0 },
-        peak_rss_kib() as f64 / 1024.0
+        peak_rss_kib() as f64 / 1024.0,
+        export_cpu
     );
     std::process::ExitCode::SUCCESS
 }
