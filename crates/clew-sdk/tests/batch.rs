@@ -15,6 +15,24 @@ use clew_sdk::processor::{
 use clew_sdk::SdkTracerProvider;
 use common::{ChannelExporter, Discard, FlakyExporter, GatedExporter};
 
+/// `threads` threads, each starting and ending `spans` spans.
+fn spawn_producers(
+    p: &SdkTracerProvider,
+    threads: usize,
+    spans: usize,
+) -> Vec<std::thread::JoinHandle<()>> {
+    (0..threads)
+        .map(|_| {
+            let tracer = p.tracer("t");
+            std::thread::spawn(move || {
+                for _ in 0..spans {
+                    tracer.start("x").end();
+                }
+            })
+        })
+        .collect()
+}
+
 fn invariant(s: &ProcessorStats) {
     assert_eq!(s.created, s.exported + s.dropped + s.queued, "{s:?}");
 }
@@ -178,16 +196,7 @@ fn accounting_is_exact_under_concurrency() {
         .with_span_processor(ArcProcessor(processor.clone()))
         .build();
     let stop = Arc::new(AtomicBool::new(false));
-    let producers: Vec<_> = (0..3)
-        .map(|_| {
-            let tracer = p.tracer("t");
-            std::thread::spawn(move || {
-                for _ in 0..20_000 {
-                    tracer.start("x").end();
-                }
-            })
-        })
-        .collect();
+    let producers = spawn_producers(&p, 3, 20_000);
     let checker = {
         let processor = processor.clone();
         let stop = stop.clone();
@@ -303,17 +312,7 @@ fn partial_batches_of_all_threads_go_out_in_one_export() {
         .with_env(Env::from_pairs([("OTEL_BSP_SCHEDULE_DELAY", "60000")]))
         .with_batch_exporter(exporter.clone())
         .build();
-    let threads: Vec<_> = (0..8)
-        .map(|_| {
-            let t = p.tracer("t");
-            std::thread::spawn(move || {
-                for _ in 0..10 {
-                    t.start("x").end();
-                }
-            })
-        })
-        .collect();
-    for t in threads {
+    for t in spawn_producers(&p, 8, 10) {
         t.join().unwrap();
     }
     p.force_flush(Duration::from_secs(10)).unwrap();

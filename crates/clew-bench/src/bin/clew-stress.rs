@@ -117,19 +117,37 @@ fn run_clew(o: &Options, stop: &Arc<AtomicBool>, receiver: Option<&Receiver>) ->
         }
     }
     .build();
+    let attrs = o.attrs;
+    let (created, ticks) = produce(o, stop, || {
+        let tracer = provider.tracer("stress");
+        move || {
+            if attrs {
+                clew_bench::sdk::clew_span_4attr(&tracer);
+            } else {
+                black_box(tracer.start("x"));
+            }
+        }
+    });
+    let _ = provider.shutdown(Duration::from_secs(30));
+    (created, ticks)
+}
+
+/// Runs `o.threads` producers, each repeating the operation `make` gives
+/// it until `stop` is set after `o.seconds`; returns the spans created and
+/// the producers' CPU ticks.
+fn produce<F, Op>(o: &Options, stop: &Arc<AtomicBool>, make: F) -> (u64, u64)
+where
+    F: Fn() -> Op,
+    Op: FnMut() + Send + 'static,
+{
     let handles: Vec<_> = (0..o.threads)
         .map(|_| {
-            let tracer = provider.tracer("stress");
+            let mut op = make();
             let stop = stop.clone();
-            let attrs = o.attrs;
             std::thread::spawn(move || {
                 let mut n = 0u64;
                 while !stop.load(Ordering::Relaxed) {
-                    if attrs {
-                        clew_bench::sdk::clew_span_4attr(&tracer);
-                    } else {
-                        black_box(tracer.start("x"));
-                    }
+                    op();
                     n += 1;
                 }
                 (n, stat_ticks("/proc/thread-self/stat"))
@@ -138,13 +156,6 @@ fn run_clew(o: &Options, stop: &Arc<AtomicBool>, receiver: Option<&Receiver>) ->
         .collect();
     std::thread::sleep(Duration::from_secs(o.seconds));
     stop.store(true, Ordering::Relaxed);
-    let (created, ticks) = join(handles);
-    let _ = provider.shutdown(Duration::from_secs(30));
-    (created, ticks)
-}
-
-/// Joins the producers: spans created, and their CPU ticks.
-fn join(handles: Vec<std::thread::JoinHandle<(u64, u64)>>) -> (u64, u64) {
     handles
         .into_iter()
         .map(|h| h.join().unwrap_or((0, 0)))
@@ -192,28 +203,17 @@ fn run_otel(o: &Options, stop: &Arc<AtomicBool>, receiver: Option<&Receiver>) ->
         .with_sampler(Sampler::AlwaysOn)
         .with_span_processor(processor)
         .build();
-    let handles: Vec<_> = (0..o.threads)
-        .map(|_| {
-            let tracer = provider.tracer("stress");
-            let stop = stop.clone();
-            let attrs = o.attrs;
-            std::thread::spawn(move || {
-                let mut n = 0u64;
-                while !stop.load(Ordering::Relaxed) {
-                    if attrs {
-                        clew_bench::sdk::otel_span_4attr(&tracer);
-                    } else {
-                        black_box(tracer.start("x"));
-                    }
-                    n += 1;
-                }
-                (n, stat_ticks("/proc/thread-self/stat"))
-            })
-        })
-        .collect();
-    std::thread::sleep(Duration::from_secs(o.seconds));
-    stop.store(true, Ordering::Relaxed);
-    let (created, ticks) = join(handles);
+    let attrs = o.attrs;
+    let (created, ticks) = produce(o, stop, || {
+        let tracer = provider.tracer("stress");
+        move || {
+            if attrs {
+                clew_bench::sdk::otel_span_4attr(&tracer);
+            } else {
+                black_box(tracer.start("x"));
+            }
+        }
+    });
     let _ = provider.shutdown();
     drop(runtime);
     (created, ticks)
