@@ -1,9 +1,11 @@
-//! The OTLP/HTTP span exporter.
+//! The OTLP span exporter: one retry loop over the gRPC and HTTP transports.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
+
+use bytes::Bytes;
 
 use clew_sdk::diagnostics::{self, Diagnostic};
 use clew_sdk::export::{ExportError, SpanBatch, SpanExporter};
@@ -30,7 +32,7 @@ impl std::error::Error for BuildError {}
 /// What an exporter has done since it was built.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct ExporterStats {
-    /// HTTP requests sent, retries included.
+    /// Requests sent (HTTP or gRPC), retries included.
     pub requests: u64,
     /// Requests that were retries.
     pub retries: u64,
@@ -51,15 +53,17 @@ struct Counters {
     rejected: AtomicU64,
 }
 
-/// Exports spans over OTLP/HTTP, with protobuf or JSON bodies.
+/// Exports spans over OTLP/gRPC, or OTLP/HTTP with protobuf or JSON bodies.
 ///
-/// Every export runs on the calling thread (the batch processor's export
-/// thread) with blocking sockets: no async runtime is needed or used, and an
-/// application's runtime, whatever its flavour, is never entered. Transient
-/// failures (connection errors, HTTP 429, 502, 503, 504) are retried with
-/// exponential backoff and jitter, honouring `Retry-After`, until the
-/// export's timeout; other statuses fail at once. A batch whose request
-/// would exceed the size limit is split in halves until each part fits.
+/// HTTP exports run on the calling thread (the batch processor's export
+/// thread) with blocking sockets; gRPC exports hand the request to the
+/// exporter's own runtime thread and wait for it. No async runtime of the
+/// application's, whatever its flavour, is ever entered. Transient failures
+/// (connection errors, HTTP 429, 502, 503, 504, the retryable gRPC codes)
+/// are retried with exponential backoff and jitter, honouring
+/// `Retry-After` and `RetryInfo`, until the export's timeout; other
+/// statuses fail at once. A batch whose request would exceed the size
+/// limit is split in halves until each part fits.
 #[derive(Debug)]
 pub struct OtlpExporter {
     config: OtlpConfig,
@@ -90,44 +94,36 @@ impl OtlpExporter {
     /// the CA and client certificates, and fails if they cannot be used;
     /// for gRPC it starts the exporter's own gRPC thread.
     pub fn new(config: OtlpConfig) -> Result<OtlpExporter, BuildError> {
-        if config.protocol == Protocol::Grpc {
-            let client = GrpcClient::start(&config)
-                .map_err(|e| BuildError(format!("{}: {e}", config.endpoint)))?;
-            return Ok(OtlpExporter {
-                config,
-                transport: Transport::Grpc(client),
-                counters: Counters::default(),
-                shut_down: AtomicBool::new(false),
-                initial_backoff: Duration::from_millis(100),
-            });
-        }
+        let transport = OtlpExporter::transport(&config)
+            .map_err(|e| BuildError(format!("{}: {e}", config.endpoint)))?;
+        Ok(OtlpExporter {
+            config,
+            transport,
+            counters: Counters::default(),
+            shut_down: AtomicBool::new(false),
+            initial_backoff: Duration::from_millis(100),
+        })
+    }
+
+    fn transport(config: &OtlpConfig) -> Result<Transport, String> {
+        let content_type = match config.protocol {
+            Protocol::Grpc => return GrpcClient::start(config).map(Transport::Grpc),
+            Protocol::HttpJson => "application/json",
+            Protocol::HttpProtobuf => "application/x-protobuf",
+        };
         let tls = if config.endpoint.tls {
-            Some(
-                crate::tls::client_config(&config)
-                    .map_err(|e| BuildError(format!("{}: {e}", config.endpoint)))?,
-            )
+            Some(crate::tls::client_config(config)?)
         } else {
             None
         };
-        let content_type = match config.protocol {
-            Protocol::HttpJson => "application/json",
-            _ => "application/x-protobuf",
-        };
-        let client = Client::new(
+        Ok(Transport::Http(Mutex::new(Client::new(
             config.endpoint.clone(),
             content_type,
             config.compression == Compression::Gzip,
             &config.headers,
             config.max_response_size,
             tls,
-        );
-        Ok(OtlpExporter {
-            config,
-            transport: Transport::Http(Mutex::new(client)),
-            counters: Counters::default(),
-            shut_down: AtomicBool::new(false),
-            initial_backoff: Duration::from_millis(100),
-        })
+        ))))
     }
 
     /// Builds an exporter from the `OTEL_EXPORTER_OTLP_*` variables.
@@ -173,14 +169,6 @@ impl OtlpExporter {
         }
     }
 
-    fn encoded_len(&self, resource: &Resource, spans: &[SpanData]) -> usize {
-        match self.config.protocol {
-            // JSON has no cheap length pass; encode to measure.
-            Protocol::HttpJson => self.encode(resource, spans).len(),
-            _ => crate::protobuf::encoded_len(resource, spans),
-        }
-    }
-
     /// Exports `spans`, split as needed to respect the request size limit.
     fn export_parts(
         &self,
@@ -191,7 +179,10 @@ impl OtlpExporter {
         if spans.is_empty() {
             return Ok(());
         }
-        let len = self.encoded_len(resource, spans);
+        // Encoded once; only a request over the limit (rare) is encoded
+        // again, in halves.
+        let body = self.encode(resource, spans);
+        let len = body.len();
         if len > self.config.max_request_size {
             if spans.len() == 1 {
                 self.counters.failed.fetch_add(1, Ordering::Relaxed);
@@ -200,18 +191,18 @@ impl OtlpExporter {
                     spans[0].name, self.config.max_request_size
                 )));
             }
+            drop(body);
             let (a, b) = spans.split_at(spans.len() / 2);
             let first = self.export_parts(resource, a, deadline);
             let second = self.export_parts(resource, b, deadline);
             return first.and(second);
         }
-        let body = self.encode(resource, spans);
         // gRPC compresses in its own framing.
         let body = match (self.config.compression, &self.transport) {
             (Compression::Gzip, Transport::Http(_)) => crate::http::gzip(&body),
             _ => body,
         };
-        match self.send(body, deadline) {
+        match self.send(Bytes::from(body), deadline) {
             Ok(partial) => {
                 let rejected = partial
                     .as_ref()
@@ -245,11 +236,8 @@ impl OtlpExporter {
     }
 
     /// Sends one body, retrying transient failures until `deadline`.
-    fn send(
-        &self,
-        body: Vec<u8>,
-        deadline: Instant,
-    ) -> Result<Option<PartialSuccess>, ExportError> {
+    /// The body is shared, not copied, between attempts.
+    fn send(&self, body: Bytes, deadline: Instant) -> Result<Option<PartialSuccess>, ExportError> {
         let mut backoff = Backoff::new(self.initial_backoff, Duration::from_secs(5));
         let mut attempt = 0u32;
         loop {
@@ -278,10 +266,10 @@ impl OtlpExporter {
 
     /// One request over the transport, classified by the specification's
     /// retry rules.
-    fn attempt(&self, body: &[u8], deadline: Instant) -> Attempt {
+    fn attempt(&self, body: &Bytes, deadline: Instant) -> Attempt {
         let endpoint = &self.config.endpoint;
         match &self.transport {
-            Transport::Grpc(client) => match client.post(body.to_vec(), deadline) {
+            Transport::Grpc(client) => match client.post(body.clone(), deadline) {
                 Ok(response) => Attempt::Done(
                     response::partial_success_protobuf(&response).unwrap_or_else(|()| {
                         self.not_a_response("OK");

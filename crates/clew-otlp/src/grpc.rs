@@ -15,7 +15,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use bytes::{Buf, BufMut};
+use bytes::{Buf, BufMut, Bytes};
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::metadata::{AsciiMetadataKey, AsciiMetadataValue, MetadataMap};
 use tonic::transport::{
@@ -32,7 +32,7 @@ const EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/
 struct RawCodec;
 
 impl Codec for RawCodec {
-    type Encode = Vec<u8>;
+    type Encode = Bytes;
     type Decode = Vec<u8>;
     type Encoder = RawCodec;
     type Decoder = RawCodec;
@@ -45,9 +45,9 @@ impl Codec for RawCodec {
 }
 
 impl Encoder for RawCodec {
-    type Item = Vec<u8>;
+    type Item = Bytes;
     type Error = Status;
-    fn encode(&mut self, item: Vec<u8>, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
+    fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
         dst.put_slice(&item);
         Ok(())
     }
@@ -76,7 +76,7 @@ pub(crate) enum GrpcFailure {
 }
 
 struct Job {
-    body: Vec<u8>,
+    body: Bytes,
     deadline: Instant,
     reply: mpsc::SyncSender<Result<Vec<u8>, GrpcFailure>>,
 }
@@ -186,7 +186,7 @@ impl GrpcClient {
     }
 
     /// One attempt, bounded by `deadline`.
-    pub(crate) fn post(&self, body: Vec<u8>, deadline: Instant) -> Result<Vec<u8>, GrpcFailure> {
+    pub(crate) fn post(&self, body: Bytes, deadline: Instant) -> Result<Vec<u8>, GrpcFailure> {
         let (reply, answer) = mpsc::sync_channel(1);
         let sent = self.jobs.as_ref().is_some_and(|jobs| {
             jobs.send(Job {
@@ -226,7 +226,7 @@ impl Drop for GrpcClient {
 async fn export(
     grpc: &mut tonic::client::Grpc<Channel>,
     metadata: &MetadataMap,
-    body: Vec<u8>,
+    body: Bytes,
     deadline: Instant,
 ) -> Result<Vec<u8>, GrpcFailure> {
     let left = deadline.saturating_duration_since(Instant::now());
