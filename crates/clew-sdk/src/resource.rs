@@ -95,6 +95,7 @@ impl Resource {
             detectors: default_detectors(),
             attributes: Vec::new(),
             schema_url: None,
+            default_service_name: None,
         }
     }
 
@@ -105,6 +106,7 @@ impl Resource {
             detectors: Vec::new(),
             attributes: Vec::new(),
             schema_url: None,
+            default_service_name: None,
         }
     }
 }
@@ -141,6 +143,7 @@ pub struct ResourceBuilder {
     detectors: Vec<Box<dyn ResourceDetector>>,
     attributes: Vec<KeyValue>,
     schema_url: Option<Cow<'static, str>>,
+    default_service_name: Option<Value>,
 }
 
 impl ResourceBuilder {
@@ -162,6 +165,13 @@ impl ResourceBuilder {
         self.with_attribute(KeyValue::new(semconv::SERVICE_NAME, name))
     }
 
+    /// Sets `service.name` only if nothing else does (code, the
+    /// environment, a detector): used instead of `unknown_service:<exe>`.
+    pub fn with_default_service_name(mut self, name: impl Into<Value>) -> Self {
+        self.default_service_name = Some(name.into());
+        self
+    }
+
     /// Adds an attribute.
     pub fn with_attribute(mut self, kv: KeyValue) -> Self {
         self.attributes.push(kv);
@@ -181,7 +191,8 @@ impl ResourceBuilder {
     }
 
     /// Runs the detectors, merges the environment and the code attributes,
-    /// and falls back to `unknown_service:<executable>` for `service.name`.
+    /// and falls back to the default service name, if one was given, or
+    /// `unknown_service:<executable>` for `service.name`.
     pub fn build(self) -> Resource {
         let mut resource = Resource::empty();
         for detector in &self.detectors {
@@ -198,9 +209,12 @@ impl ResourceBuilder {
         }
         resource = resource.merge(&Resource::new(self.attributes));
         if resource.get(semconv::SERVICE_NAME).is_none() {
-            let fallback = executable_name()
-                .map(|exe| format!("unknown_service:{exe}"))
-                .unwrap_or_else(|| "unknown_service".to_owned());
+            let fallback = self.default_service_name.unwrap_or_else(|| {
+                executable_name()
+                    .map(|exe| format!("unknown_service:{exe}"))
+                    .unwrap_or_else(|| "unknown_service".to_owned())
+                    .into()
+            });
             resource.set(KeyValue::new(semconv::SERVICE_NAME, fallback));
         }
         if let Some(url) = self.schema_url {
@@ -496,6 +510,35 @@ mod tests {
                 message: "no metadata endpoint".into(),
             })
         }
+    }
+
+    #[test]
+    fn the_default_service_name_yields_to_everything_else() {
+        let name = |env: Env| {
+            Resource::builder_empty()
+                .with_env(env)
+                .with_default_service_name("fallback")
+                .build()
+                .get("service.name")
+                .map(ToString::to_string)
+        };
+        assert_eq!(
+            name(Env::from_pairs([("X", "1")])).as_deref(),
+            Some("fallback")
+        );
+        assert_eq!(
+            name(Env::from_pairs([("OTEL_SERVICE_NAME", "svc")])).as_deref(),
+            Some("svc")
+        );
+        assert_eq!(
+            name(Env::from_pairs([(
+                "OTEL_RESOURCE_ATTRIBUTES",
+                "service.name=unknown_service:mine"
+            )]))
+            .as_deref(),
+            Some("unknown_service:mine"),
+            "a name set on purpose is kept, whatever it looks like"
+        );
     }
 
     #[test]

@@ -268,71 +268,73 @@ impl Builder {
     }
 
     fn resource(&self) -> Resource {
-        let mut resource = Resource::builder()
+        let mut builder = Resource::builder()
             .with_env(self.env.clone())
-            .with_attributes(self.attributes.iter().cloned())
-            .build();
-        let unnamed = resource
-            .get("service.name")
-            .is_none_or(|v| v.to_string().starts_with("unknown_service"));
-        if let (true, Some(name)) = (unnamed, &self.default_service_name) {
-            resource = resource.merge(&Resource::new([KeyValue::new(
-                "service.name",
-                name.clone(),
-            )]));
+            .with_attributes(self.attributes.iter().cloned());
+        if let Some(name) = &self.default_service_name {
+            builder = builder.with_default_service_name(name.clone());
         }
-        resource
+        builder.build()
     }
 
     /// Builds the pipeline without installing anything globally: for tests,
     /// and for applications that hold their provider themselves.
-    pub fn build(self) -> Result<Telemetry, InitError> {
-        self.build_inner(true)
+    pub fn build(mut self) -> Result<Telemetry, InitError> {
+        match self.exporters() {
+            (_, Some(e)) => Err(InitError::Exporter(e)),
+            (exporters, None) => Ok(self.pipeline(exporters)),
+        }
     }
 
-    fn build_inner(mut self, strict: bool) -> Result<Telemetry, InitError> {
-        let mut builder = SdkTracerProvider::builder()
-            .with_env(self.env.clone())
-            .with_resource(self.resource());
+    /// The exporters `OTEL_TRACES_EXPORTER` and the code select, and the
+    /// reason the OTLP one could not be built, if it could not.
+    fn exporters(&mut self) -> (Vec<Box<dyn SpanExporter>>, Option<clew_otlp::BuildError>) {
+        let mut exporters: Vec<Box<dyn SpanExporter>> = Vec::new();
+        let mut failure = None;
         for kind in self.exporter_kinds() {
             match kind {
                 ExporterKind::None => {}
-                ExporterKind::Console => {
-                    builder = builder.with_batch_exporter(ConsoleExporter::default());
-                }
+                ExporterKind::Console => exporters.push(Box::new(ConsoleExporter::default())),
                 ExporterKind::Otlp => {
                     let config = self
                         .otlp
                         .take()
                         .unwrap_or_else(|| OtlpConfig::from(&self.env));
                     match OtlpExporter::new(config) {
-                        Ok(exporter) => builder = builder.with_batch_exporter(exporter),
-                        Err(e) if strict => return Err(InitError::Exporter(e)),
-                        Err(e) => diagnostics::report(Diagnostic::Other(format!(
-                            "clew: {e}; spans will not be exported"
-                        ))),
+                        Ok(exporter) => exporters.push(Box::new(exporter)),
+                        Err(e) => failure = Some(e),
                     }
                 }
             }
         }
-        for exporter in self.extra_exporters.drain(..) {
+        exporters.append(&mut self.extra_exporters);
+        (exporters, failure)
+    }
+
+    /// The provider over `exporters`, each behind its own batch processor.
+    fn pipeline(self, exporters: Vec<Box<dyn SpanExporter>>) -> Telemetry {
+        let mut builder = SdkTracerProvider::builder()
+            .with_env(self.env.clone())
+            .with_resource(self.resource());
+        for exporter in exporters {
             builder = builder.with_batch_exporter(exporter);
         }
         let provider = builder.build();
-        Ok(Telemetry {
+        Telemetry {
             guard: Some(provider.shutdown_guard(self.shutdown_timeout)),
             propagator: Some(self.propagator()),
             signals: self.signals,
+            shutdown_timeout: self.shutdown_timeout,
             provider,
             #[cfg(all(unix, feature = "signal"))]
             signal_handle: None,
-        })
+        }
     }
 
     /// Builds the pipeline and installs it globally; fails if the OTLP
     /// exporter cannot be built or a provider is already installed.
     pub fn try_init(self) -> Result<Telemetry, InitError> {
-        let mut telemetry = self.build_inner(true)?;
+        let mut telemetry = self.build()?;
         telemetry.install(true)?;
         Ok(telemetry)
     }
@@ -341,28 +343,16 @@ impl Builder {
     /// configuration that cannot be used leaves spans unexported, and an
     /// already-installed provider stays; both are reported through the
     /// diagnostics channel.
-    pub fn init(self) -> Telemetry {
-        let mut telemetry = match self.build_inner(false) {
-            Ok(t) => t,
-            // Not strict: building cannot fail.
-            Err(e) => unreachable_init(e),
-        };
+    pub fn init(mut self) -> Telemetry {
+        let (exporters, failure) = self.exporters();
+        if let Some(e) = failure {
+            diagnostics::report(Diagnostic::Other(format!(
+                "clew: {e}; spans will not be exported"
+            )));
+        }
+        let mut telemetry = self.pipeline(exporters);
         let _ = telemetry.install(false);
         telemetry
-    }
-}
-
-#[cold]
-fn unreachable_init(e: InitError) -> Telemetry {
-    diagnostics::report(Diagnostic::Other(format!("clew: {e}")));
-    let provider = SdkTracerProvider::builder().build();
-    Telemetry {
-        guard: Some(provider.shutdown_guard(Duration::ZERO)),
-        propagator: None,
-        signals: false,
-        provider,
-        #[cfg(all(unix, feature = "signal"))]
-        signal_handle: None,
     }
 }
 
@@ -382,6 +372,7 @@ pub struct Telemetry {
     guard: Option<ShutdownGuard>,
     propagator: Option<Box<dyn TextMapPropagator>>,
     signals: bool,
+    shutdown_timeout: Duration,
     #[cfg(all(unix, feature = "signal"))]
     signal_handle: Option<clew_sdk::shutdown::SignalHandle>,
 }
@@ -414,14 +405,14 @@ impl Telemetry {
         }
         #[cfg(all(unix, feature = "signal"))]
         if self.signals {
-            match clew_sdk::shutdown::on_signal(self.provider.clone(), Duration::from_secs(5)) {
+            match clew_sdk::shutdown::on_signal(self.provider.clone(), self.shutdown_timeout) {
                 Ok(handle) => self.signal_handle = Some(handle),
                 Err(e) => diagnostics::report(Diagnostic::Other(format!(
                     "clew: cannot install the signal handler: {e}"
                 ))),
             }
         }
-        let _ = self.signals;
+        let _ = (self.signals, self.shutdown_timeout);
         Ok(())
     }
 
