@@ -24,6 +24,7 @@ use tonic::transport::{
 use tonic::{Code, Status};
 
 use crate::config::{Compression, OtlpConfig};
+use crate::tls::tls_failure;
 
 const EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
 
@@ -103,6 +104,10 @@ fn endpoint(config: &OtlpConfig) -> Result<TonicEndpoint, String> {
         .map_err(|err| format!("User-Agent: {err}"))?
         .tcp_nodelay(true);
     if e.tls {
+        // The same checks as OTLP/HTTP (readable PEM, a usable CA, both
+        // halves of an mTLS identity), with the same messages; tonic then
+        // gets the files themselves.
+        crate::tls::client_config(config)?;
         let mut tls = ClientTlsConfig::new().domain_name(e.host.clone());
         tls = match &config.certificate {
             Some(path) => tls.ca_certificate(Certificate::from_pem(read(
@@ -111,20 +116,14 @@ fn endpoint(config: &OtlpConfig) -> Result<TonicEndpoint, String> {
             )?)),
             None => tls.with_native_roots(),
         };
-        match (&config.client_certificate, &config.client_key) {
-            (Some(cert), Some(key)) => {
-                tls = tls.identity(Identity::from_pem(
-                    read(cert, "client certificate (OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE)")?,
-                    read(key, "client key (OTEL_EXPORTER_OTLP_CLIENT_KEY)")?,
-                ));
-            }
-            (None, None) => {}
-            _ => {
-                return Err(
-                    "mTLS needs both a client certificate (OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE) and its key (OTEL_EXPORTER_OTLP_CLIENT_KEY)"
-                        .into(),
-                )
-            }
+        if let (Some(cert), Some(key)) = (&config.client_certificate, &config.client_key) {
+            tls = tls.identity(Identity::from_pem(
+                read(
+                    cert,
+                    "client certificate (OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE)",
+                )?,
+                read(key, "client key (OTEL_EXPORTER_OTLP_CLIENT_KEY)")?,
+            ));
         }
         endpoint = endpoint
             .tls_config(tls)
@@ -260,26 +259,6 @@ async fn export(
             delay: None,
         }),
     }
-}
-
-/// A TLS failure (untrusted certificate, handshake refused) somewhere in
-/// an error's source chain: not transient, so not retried.
-fn tls_failure(error: &(dyn std::error::Error + 'static)) -> Option<String> {
-    let mut next = Some(error);
-    while let Some(e) = next {
-        if let Some(tls) = e.downcast_ref::<rustls::Error>() {
-            return Some(format!("TLS: {tls}"));
-        }
-        if let Some(tls) = e
-            .downcast_ref::<std::io::Error>()
-            .and_then(|io| io.get_ref())
-            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-        {
-            return Some(format!("TLS: {tls}"));
-        }
-        next = e.source();
-    }
-    None
 }
 
 /// The specification's retry rules for gRPC status codes.

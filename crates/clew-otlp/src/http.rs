@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::config::Endpoint;
+use crate::tls::tls_failure;
 
 /// What came back.
 #[derive(Debug)]
@@ -87,14 +88,6 @@ impl Write for Conn {
             Conn::Tls(s) => s.flush(),
         }
     }
-}
-
-/// A TLS failure (bad certificate, handshake refused) is not transient:
-/// retrying cannot fix it.
-fn tls_failure(e: &io::Error) -> Option<String> {
-    e.get_ref()
-        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-        .map(|tls| format!("TLS: {tls}"))
 }
 
 /// The most header bytes accepted in a response.

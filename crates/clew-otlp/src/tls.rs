@@ -82,3 +82,23 @@ pub(crate) fn client_config(config: &OtlpConfig) -> Result<Arc<ClientConfig>, St
     };
     Ok(Arc::new(client))
 }
+
+/// A TLS failure (untrusted certificate, handshake refused) somewhere in
+/// an error's source chain: not transient, so not retried.
+pub(crate) fn tls_failure(error: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let mut next = Some(error);
+    while let Some(e) = next {
+        if let Some(tls) = e.downcast_ref::<rustls::Error>() {
+            return Some(format!("TLS: {tls}"));
+        }
+        if let Some(tls) = e
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        {
+            return Some(format!("TLS: {tls}"));
+        }
+        next = e.source();
+    }
+    None
+}

@@ -266,3 +266,41 @@ fn grpc_over_tls_and_mtls_with_the_receivers_ca() {
     assert_eq!(e.stats().retries, 0);
     assert_eq!(receiver.span_count(), 3);
 }
+
+#[test]
+fn unusable_certificate_settings_are_build_errors_over_grpc_too() {
+    let pki = clew_test_support::TestPki::generate();
+    let half_mtls = OtlpConfig::from(&Env::from_pairs([
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc".to_owned()),
+        (
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            "https://127.0.0.1:1".to_owned(),
+        ),
+        (
+            "OTEL_EXPORTER_OTLP_CERTIFICATE",
+            pki.ca.display().to_string(),
+        ),
+        (
+            "OTEL_EXPORTER_OTLP_CLIENT_KEY",
+            pki.client_key.display().to_string(),
+        ),
+    ]));
+    let err = OtlpExporter::new(half_mtls).unwrap_err().to_string();
+    assert!(
+        err.contains("OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE"),
+        "{err}"
+    );
+    let not_pem = OtlpConfig::from(&Env::from_pairs([
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc".to_owned()),
+        (
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            "https://127.0.0.1:1".to_owned(),
+        ),
+        (
+            "OTEL_EXPORTER_OTLP_CERTIFICATE",
+            pki.server_key.display().to_string(),
+        ),
+    ]));
+    let err = OtlpExporter::new(not_pem).unwrap_err().to_string();
+    assert!(err.contains("no PEM certificate"), "{err}");
+}
