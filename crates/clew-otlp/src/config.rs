@@ -10,8 +10,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clew_sdk::diagnostics::{self, Diagnostic};
-use clew_sdk::env::Env;
+use clew_sdk::env::{invalid, Env};
 
 /// The OTLP transport and body encoding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -245,14 +244,6 @@ macro_rules! var {
     };
 }
 
-fn invalid(variable: &str, value: &str, fallback: &str) {
-    diagnostics::report(Diagnostic::InvalidConfiguration {
-        variable: variable.to_owned(),
-        value: value.to_owned(),
-        fallback: fallback.to_owned(),
-    });
-}
-
 impl OtlpConfig {
     /// The defaults for `protocol`: `localhost:4317` for gRPC,
     /// `localhost:4318/v1/traces` for HTTP, no headers, no compression,
@@ -299,12 +290,8 @@ impl OtlpConfig {
             }),
         };
         let mut config = OtlpConfig::for_protocol(protocol);
-        if let Some((name, value, _)) = var!("INSECURE").get(env) {
-            if value.eq_ignore_ascii_case("true") {
-                config.insecure = true;
-            } else if !value.eq_ignore_ascii_case("false") {
-                invalid(name, &value, "expected true or false; using false");
-            }
+        if let Some((name, _, _)) = var!("INSECURE").get(env) {
+            config.insecure = env.bool(name);
         }
         if let Some((name, value, per_signal)) = var!("ENDPOINT").get(env) {
             // gRPC endpoints may omit the scheme; `INSECURE` then decides.
@@ -335,12 +322,11 @@ impl OtlpConfig {
                 _ => invalid(name, &value, "expected gzip or none; using none"),
             }
         }
-        if let Some((name, value, _)) = var!("TIMEOUT").get(env) {
-            match value.parse::<u64>() {
-                Ok(0) => config.timeout = Duration::MAX,
-                Ok(ms) => config.timeout = Duration::from_millis(ms),
-                Err(_) => invalid(name, &value, "expected milliseconds; using 10000"),
-            }
+        if let Some(timeout) = var!("TIMEOUT")
+            .get(env)
+            .and_then(|(name, _, _)| env.timeout(name))
+        {
+            config.timeout = timeout;
         }
         let path = |var: Var| {
             var.get(env).map(|(name, value, _)| {

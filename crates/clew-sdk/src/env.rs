@@ -121,8 +121,10 @@ impl Env {
     }
 }
 
-/// Reports an invalid value through the diagnostics channel.
-pub(crate) fn invalid(variable: &str, value: &str, fallback: &str) {
+/// Reports an invalid value of `variable` through the diagnostics channel,
+/// with what is used instead. For crates that read variables of their own
+/// (the OTLP exporter, the facade) with the same reporting.
+pub fn invalid(variable: &str, value: &str, fallback: &str) {
     diagnostics::report(Diagnostic::InvalidConfiguration {
         variable: variable.to_owned(),
         value: value.to_owned(),

@@ -55,7 +55,7 @@ use clew_api::propagation::{
 use clew_api::KeyValue;
 use clew_otlp::{OtlpConfig, OtlpExporter};
 use clew_sdk::diagnostics::{self, Diagnostic};
-use clew_sdk::env::Env;
+use clew_sdk::env::{invalid, Env};
 use clew_sdk::export::{ConsoleExporter, SpanExporter};
 use clew_sdk::shutdown::ShutdownGuard;
 use clew_sdk::{Resource, SdkTracerProvider, ShutdownError};
@@ -354,14 +354,6 @@ impl Builder {
         let _ = telemetry.install(false);
         telemetry
     }
-}
-
-fn invalid(variable: &str, value: &str, fallback: &str) {
-    diagnostics::report(Diagnostic::InvalidConfiguration {
-        variable: variable.to_owned(),
-        value: value.to_owned(),
-        fallback: fallback.to_owned(),
-    });
 }
 
 /// The running pipeline: flushes and shuts down when dropped (keep it in
