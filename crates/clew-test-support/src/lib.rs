@@ -118,8 +118,7 @@ pub struct Receiver {
 impl Receiver {
     /// Starts a receiver with `faults` on a free port.
     pub fn start(faults: Faults) -> Receiver {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
-        Receiver::serve(listener, faults, None)
+        Receiver::serve(loopback(), faults, None)
     }
 
     /// Starts a receiver on a chosen address (to bring a "collector" back
@@ -132,9 +131,8 @@ impl Receiver {
     /// `require_client_cert`, a client must present a certificate signed by
     /// `pki`'s CA (mTLS).
     pub fn start_tls(faults: Faults, pki: &TestPki, require_client_cert: bool) -> Receiver {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
         Receiver::serve(
-            listener,
+            loopback(),
             faults,
             Some(pki.server_config(require_client_cert)),
         )
@@ -147,8 +145,7 @@ impl Receiver {
     ) -> Receiver {
         let is_tls = tls.is_some();
         let addr = listener.local_addr().expect("local address");
-        let shared = Arc::new(Shared::default());
-        shared.lock().faults = faults;
+        let shared = Shared::with(faults);
         let accept_shared = Arc::clone(&shared);
         let accept = thread::spawn(move || {
             for stream in listener.incoming() {
@@ -181,8 +178,7 @@ impl Receiver {
 
     /// Starts an OTLP/gRPC receiver (plain text) with `faults`.
     pub fn start_grpc(faults: Faults) -> Receiver {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
-        Receiver::serve_grpc(listener, faults, None)
+        Receiver::serve_grpc(loopback(), faults, None)
     }
 
     /// Starts an OTLP/gRPC receiver on a chosen address.
@@ -194,9 +190,8 @@ impl Receiver {
     /// certificate; with `require_client_cert`, clients must present a
     /// certificate signed by `pki`'s CA.
     pub fn start_grpc_tls(faults: Faults, pki: &TestPki, require_client_cert: bool) -> Receiver {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
         Receiver::serve_grpc(
-            listener,
+            loopback(),
             faults,
             Some(pki.grpc_server_config(require_client_cert)),
         )
@@ -207,8 +202,7 @@ impl Receiver {
         faults: Faults,
         tls: Option<tonic::transport::ServerTlsConfig>,
     ) -> Receiver {
-        let shared = Arc::new(Shared::default());
-        shared.lock().faults = faults;
+        let shared = Shared::with(faults);
         let is_tls = tls.is_some();
         let (addr, stop, thread) = grpc::serve(listener, Arc::clone(&shared), tls);
         Receiver {
@@ -310,7 +304,18 @@ fn span_total(request: &ExportTraceServiceRequest) -> usize {
         .sum()
 }
 
+/// A listener on a free loopback port.
+fn loopback() -> TcpListener {
+    TcpListener::bind("127.0.0.1:0").expect("bind a loopback port")
+}
+
 impl Shared {
+    fn with(faults: Faults) -> Arc<Shared> {
+        let shared = Arc::new(Shared::default());
+        shared.lock().faults = faults;
+        shared
+    }
+
     pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
