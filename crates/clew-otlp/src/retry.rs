@@ -1,6 +1,5 @@
 //! Retry timing: exponential backoff with jitter, and `Retry-After`.
 
-use std::cell::Cell;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Exponential backoff: each delay doubles up to `max`, and the delay used
@@ -32,26 +31,10 @@ impl Backoff {
     }
 }
 
-/// A number in [0, 1), from a per-thread xorshift seeded by the clock and
-/// the thread; jitter needs spread, not secrecy.
+/// A number in [0, 1), from the SDK's per-thread generator; jitter needs
+/// spread, not secrecy.
 fn random_unit() -> f64 {
-    thread_local! {
-        static STATE: Cell<u64> = const { Cell::new(0) };
-    }
-    STATE.with(|s| {
-        let mut x = s.get();
-        if x == 0 {
-            let nanos = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(1, |d| d.as_nanos() as u64);
-            x = nanos ^ (s as *const Cell<u64> as u64) | 1;
-        }
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        s.set(x);
-        (x >> 11) as f64 / (1u64 << 53) as f64
-    })
+    (clew_sdk::id::random_u64() >> 11) as f64 / (1u64 << 53) as f64
 }
 
 /// Parses a `Retry-After` value: delta-seconds, or an HTTP-date

@@ -79,8 +79,10 @@ impl IdGenerator for RandomIdGenerator {
     }
 }
 
-/// A random 64-bit number, for samplers and service instance ids.
-pub(crate) fn random_u64() -> u64 {
+/// A random 64-bit number from the same per-thread generator as the ids:
+/// for samplers, service instance ids and exporters' retry jitter. Not for
+/// secrets.
+pub fn random_u64() -> u64 {
     next_u64()
 }
 
