@@ -60,6 +60,7 @@ impl TraceService for Service {
         &self,
         request: Request<ExportTraceServiceRequest>,
     ) -> Result<Response<ExportTraceServiceResponse>, Status> {
+        let _in_flight = self.shared.in_flight();
         let faults = self.shared.lock().faults.clone();
         if !faults.delay.is_zero() {
             tokio::time::sleep(faults.delay).await;
@@ -153,7 +154,11 @@ pub(crate) fn serve(
                 .expect("the receiver's runtime");
             let _entered = runtime.enter();
             let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
-            let incoming = tonic::transport::server::TcpIncoming::from(listener);
+            // TCP_NODELAY, as every production gRPC server sets it (grpc-go
+            // always does): with Nagle's algorithm the response's frames
+            // wait for the client's delayed acknowledgement.
+            let incoming =
+                tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
             let count_only = shared.lock().faults.count_only;
             let decoding = TraceServiceServer::new(Service {
                 shared: Arc::clone(&shared),
@@ -294,6 +299,11 @@ impl tonic::codegen::Service<Request<Vec<u8>>> for CountSvc {
         Box::pin(async move {
             let n = count_spans(request.get_ref())
                 .ok_or_else(|| Status::invalid_argument("not an ExportTraceServiceRequest"))?;
+            // A collector further away: the answer comes `delay` later.
+            let delay = shared.lock().faults.delay;
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
             shared.count(n);
             // An empty ExportTraceServiceResponse: full success.
             Ok(Response::new(Vec::new()))

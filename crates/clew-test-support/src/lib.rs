@@ -96,6 +96,18 @@ pub(crate) struct State {
     connections: usize,
     /// Spans in requests answered with success.
     accepted: usize,
+    /// Requests being handled now, and the most at any one time.
+    in_flight: usize,
+    max_in_flight: usize,
+}
+
+/// Counts a request as in flight while it lives.
+pub(crate) struct InFlight<'a>(&'a Shared);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.lock().in_flight -= 1;
+    }
 }
 
 #[derive(Debug, Default)]
@@ -249,6 +261,11 @@ impl Receiver {
         self.shared.lock().connections
     }
 
+    /// The most requests this receiver was handling at the same time.
+    pub fn max_in_flight(&self) -> usize {
+        self.shared.lock().max_in_flight
+    }
+
     /// Every span of every successfully answered request, in arrival order.
     pub fn spans(&self) -> Vec<Span> {
         accepted(&self.shared.lock()).cloned().collect()
@@ -331,6 +348,14 @@ impl Shared {
         faults.fail_every > 0 && state.seen_after_first % faults.fail_every == 0
     }
 
+    /// Marks a request as being handled until the guard drops.
+    pub(crate) fn in_flight(&self) -> InFlight<'_> {
+        let mut state = self.lock();
+        state.in_flight += 1;
+        state.max_in_flight = state.max_in_flight.max(state.in_flight);
+        InFlight(self)
+    }
+
     /// Counts `n` accepted spans without recording a request.
     pub(crate) fn count(&self, n: usize) {
         self.lock().accepted += n;
@@ -408,6 +433,7 @@ fn connection<S: Read + Write>(stream: S, shared: &Shared) {
         if reader.read_exact(&mut raw_body).is_err() {
             return;
         }
+        let _in_flight = shared.in_flight();
         let faults = shared.lock().faults.clone();
         if !faults.delay.is_zero() {
             thread::sleep(faults.delay);
