@@ -149,9 +149,13 @@ impl fmt::Debug for SpanBatch {
 
 /// Sends finished spans somewhere.
 ///
-/// Processors call `export` from their own thread, never concurrently, and
-/// never from the application's async runtime. An exporter must return
-/// within `timeout`; retrying is its own business, within the same bound.
+/// Processors call `export` from their own threads, never from the
+/// application's async runtime. The batch processor calls it from several
+/// threads at once only when the exporter asks for it through
+/// [`max_concurrent_exports`](SpanExporter::max_concurrent_exports) or the
+/// user configures it (`OTEL_BSP_MAX_CONCURRENT_EXPORTS`). An exporter must
+/// return within `timeout`; retrying is its own business, within the same
+/// bound.
 pub trait SpanExporter: Send + Sync + fmt::Debug + 'static {
     /// Exports a batch of sampled spans.
     fn export(
@@ -170,24 +174,49 @@ pub trait SpanExporter: Send + Sync + fmt::Debug + 'static {
     fn shutdown(&self, _timeout: Duration) -> Result<(), ExportError> {
         Ok(())
     }
+
+    /// How many exports the batch processor should run at once unless
+    /// configured otherwise (default 1: one call at a time, in order).
+    /// Network exporters whose throughput is bound by round trips ask for
+    /// more, and must then accept concurrent calls.
+    fn max_concurrent_exports(&self) -> usize {
+        1
+    }
 }
 
-impl<E: SpanExporter + ?Sized> SpanExporter for Box<E> {
-    fn export(
-        &self,
-        batch: SpanBatch,
-        resource: &Resource,
-        timeout: Duration,
-    ) -> Result<(), ExportError> {
-        (**self).export(batch, resource, timeout)
-    }
-    fn force_flush(&self, timeout: Duration) -> Result<(), ExportError> {
-        (**self).force_flush(timeout)
-    }
-    fn shutdown(&self, timeout: Duration) -> Result<(), ExportError> {
-        (**self).shutdown(timeout)
-    }
+/// Forwards every method to the exporter behind a pointer.
+macro_rules! forward_exporter {
+    ($($(#[$doc:meta])* $pointer:ident),*) => {$(
+        $(#[$doc])*
+        impl<E: SpanExporter + ?Sized> SpanExporter for $pointer<E> {
+            fn export(
+                &self,
+                batch: SpanBatch,
+                resource: &Resource,
+                timeout: Duration,
+            ) -> Result<(), ExportError> {
+                (**self).export(batch, resource, timeout)
+            }
+            fn force_flush(&self, timeout: Duration) -> Result<(), ExportError> {
+                (**self).force_flush(timeout)
+            }
+            fn shutdown(&self, timeout: Duration) -> Result<(), ExportError> {
+                (**self).shutdown(timeout)
+            }
+            fn max_concurrent_exports(&self) -> usize {
+                (**self).max_concurrent_exports()
+            }
+        }
+    )*};
 }
+
+forward_exporter!(
+    Box,
+    /// A shared exporter: the processor owns one handle and the application
+    /// keeps another, to read the exporter's own counters (for example
+    /// `OtlpExporter::stats`) while it runs.
+    Arc
+);
 
 /// Keeps exported spans in memory, for tests. Clones share the same storage.
 #[derive(Debug, Clone, Default)]

@@ -209,6 +209,12 @@ pub struct BatchConfig {
     pub max_export_batch_size: usize,
     /// How long one export may take (default 30 s).
     pub export_timeout: Duration,
+    /// The most exports in flight at once. `None` (the default) leaves it
+    /// to the exporter ([`SpanExporter::max_concurrent_exports`]: 1 for
+    /// most, more for OTLP, whose throughput is bound by round trips).
+    /// Batches in flight are outside the queue: memory is bounded by
+    /// `max_queue_size` plus this many batches.
+    pub max_concurrent_exports: Option<usize>,
 }
 
 impl Default for BatchConfig {
@@ -218,14 +224,17 @@ impl Default for BatchConfig {
             scheduled_delay: Duration::from_millis(5000),
             max_export_batch_size: 512,
             export_timeout: Duration::from_millis(30_000),
+            max_concurrent_exports: None,
         }
     }
 }
 
 impl BatchConfig {
     /// The configuration from `OTEL_BSP_SCHEDULE_DELAY`,
-    /// `OTEL_BSP_EXPORT_TIMEOUT`, `OTEL_BSP_MAX_QUEUE_SIZE` and
-    /// `OTEL_BSP_MAX_EXPORT_BATCH_SIZE`; zero sizes are invalid.
+    /// `OTEL_BSP_EXPORT_TIMEOUT`, `OTEL_BSP_MAX_QUEUE_SIZE`,
+    /// `OTEL_BSP_MAX_EXPORT_BATCH_SIZE` and `OTEL_BSP_MAX_CONCURRENT_EXPORTS`
+    /// (not in the specification; opentelemetry-rust's name); zero sizes
+    /// are invalid.
     pub fn from_env(env: &Env) -> BatchConfig {
         let d = BatchConfig::default();
         let positive = |name: &str| match env.usize(name) {
@@ -245,6 +254,7 @@ impl BatchConfig {
             export_timeout: env
                 .timeout("OTEL_BSP_EXPORT_TIMEOUT")
                 .unwrap_or(d.export_timeout),
+            max_concurrent_exports: positive("OTEL_BSP_MAX_CONCURRENT_EXPORTS"),
         }
         .validated()
     }
@@ -270,6 +280,13 @@ impl BatchConfig {
     /// Sets the export timeout.
     pub fn with_export_timeout(mut self, timeout: Duration) -> Self {
         self.export_timeout = timeout;
+        self
+    }
+
+    /// Sets how many exports may be in flight at once (at least 1),
+    /// overriding the exporter's choice.
+    pub fn with_max_concurrent_exports(mut self, n: usize) -> Self {
+        self.max_concurrent_exports = Some(n.max(1));
         self
     }
 
@@ -319,12 +336,42 @@ struct Control {
     shutdown_deadline: Option<Instant>,
 }
 
+/// A batch the worker handed to a helper thread.
+struct Handoff {
+    spans: Vec<SpanData>,
+    resource: Arc<Resource>,
+    timeout: Duration,
+}
+
+/// The export lanes: the worker and its helper threads, each running at
+/// most one export, so at most `max_concurrent_exports` run at once.
+#[derive(Default)]
+struct LaneState {
+    /// Batches handed to helpers and not yet taken.
+    handed: VecDeque<Handoff>,
+    /// Helpers free to take a batch, not counting those already handed one.
+    idle: usize,
+    /// Exports running or handed over, the worker's own included.
+    in_flight: usize,
+    /// Helpers exit once nothing is handed.
+    stop: bool,
+}
+
+/// The batch processor runs at most this many exports at once, whatever
+/// the configuration says.
+pub const MAX_CONCURRENT_EXPORTS: usize = 64;
+
 struct BatchShared {
     shards: Box<[Mutex<Shard>]>,
     control: Mutex<Control>,
     shutdown: AtomicBool,
-    /// The worker is inside `export`.
-    exporting: AtomicBool,
+    /// Exports running now.
+    exporting: AtomicUsize,
+    lanes: Mutex<LaneState>,
+    /// The worker wakes helpers through this.
+    lane_work: Condvar,
+    /// Helpers tell the worker an export finished through this.
+    lane_done: Condvar,
     /// Producers and callers wake the worker through this.
     work: Condvar,
     /// The worker wakes flush and shutdown callers through this.
@@ -443,7 +490,10 @@ impl BatchSpanProcessor {
             shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
             control: Mutex::new(Control::default()),
             shutdown: AtomicBool::new(false),
-            exporting: AtomicBool::new(false),
+            exporting: AtomicUsize::new(0),
+            lanes: Mutex::new(LaneState::default()),
+            lane_work: Condvar::new(),
+            lane_done: Condvar::new(),
             work: Condvar::new(),
             progress: Condvar::new(),
             config,
@@ -556,7 +606,7 @@ impl SpanProcessor for BatchSpanProcessor {
                 shard.current = buffer;
             }
             drop(shard);
-            if pressed && !shared.exporting.load(Ordering::Relaxed) {
+            if pressed && shared.exporting.load(Ordering::Relaxed) == 0 {
                 // The queue is three-quarters full and the worker has been
                 // woken but is not running: offer it this thread's time slice.
                 // This never waits; under a stuck exporter it is skipped.
@@ -693,7 +743,121 @@ fn collect(shared: &BatchShared, partial: bool, batches: &mut Vec<Vec<SpanData>>
     (still_waiting, drops)
 }
 
+/// Exports `spans` on an idle helper if there is one, else on this thread.
+fn dispatch(
+    shared: &BatchShared,
+    spans: Vec<SpanData>,
+    resource: &Arc<Resource>,
+    timeout: Duration,
+) {
+    let mut lanes = lock(&shared.lanes);
+    lanes.in_flight += 1;
+    if lanes.idle > 0 {
+        lanes.idle -= 1;
+        lanes.handed.push_back(Handoff {
+            spans,
+            resource: Arc::clone(resource),
+            timeout,
+        });
+        drop(lanes);
+        shared.lane_work.notify_one();
+        return;
+    }
+    drop(lanes);
+    export_one(shared, spans, resource, timeout);
+    lock(&shared.lanes).in_flight -= 1;
+}
+
+/// One export call, with its outcome counted.
+fn export_one(shared: &BatchShared, spans: Vec<SpanData>, resource: &Resource, timeout: Duration) {
+    let n = spans.len() as u64;
+    let batch = crate::export::SpanBatch::pooled(spans, &shared.buffers);
+    shared.exporting.fetch_add(1, Ordering::Relaxed);
+    let result = shared.exporter.export(batch, resource, timeout);
+    shared.exporting.fetch_sub(1, Ordering::Relaxed);
+    let mut c = lock(&shared.control);
+    match result {
+        Ok(()) => c.exported += n,
+        Err(e) => {
+            c.failed_spans += n;
+            c.failed_exports += 1;
+            drop(c);
+            diagnostics::report(Diagnostic::ExportFailed {
+                processor: "BatchSpanProcessor",
+                spans: n as usize,
+                error: e.to_string(),
+            });
+        }
+    }
+}
+
+/// Blocks until no export is in flight. Each is bounded by its timeout.
+fn wait_for_lanes(shared: &BatchShared) {
+    let mut lanes = lock(&shared.lanes);
+    while lanes.in_flight > 0 {
+        lanes = shared
+            .lane_done
+            .wait(lanes)
+            .unwrap_or_else(PoisonError::into_inner);
+    }
+}
+
+/// A helper thread: exports what the worker hands it, until told to stop.
+fn helper_loop(shared: &BatchShared) {
+    let mut lanes = lock(&shared.lanes);
+    loop {
+        let Some(job) = lanes.handed.pop_front() else {
+            if lanes.stop {
+                return;
+            }
+            lanes = shared
+                .lane_work
+                .wait(lanes)
+                .unwrap_or_else(PoisonError::into_inner);
+            continue;
+        };
+        drop(lanes);
+        export_one(shared, job.spans, &job.resource, job.timeout);
+        lanes = lock(&shared.lanes);
+        lanes.in_flight -= 1;
+        lanes.idle += 1;
+        shared.lane_done.notify_all();
+    }
+}
+
+/// The worker thread: starts the helpers that concurrent exports need,
+/// runs the batching loop, then stops the helpers (all idle by then).
 fn worker_loop(shared: &BatchShared) {
+    let lanes = shared
+        .config
+        .max_concurrent_exports
+        .unwrap_or_else(|| shared.exporter.max_concurrent_exports())
+        .clamp(1, MAX_CONCURRENT_EXPORTS);
+    std::thread::scope(|scope| {
+        for _ in 1..lanes {
+            let started = std::thread::Builder::new()
+                .name("clew-batch-export".into())
+                .spawn_scoped(scope, || helper_loop(shared));
+            match started {
+                // Counted idle now, not when it first runs: a batch handed
+                // to it before then waits in `handed` for it.
+                Ok(_) => lock(&shared.lanes).idle += 1,
+                Err(e) => {
+                    // Fewer lanes: exports still run, on the threads there are.
+                    diagnostics::report(Diagnostic::Other(format!(
+                        "BatchSpanProcessor: cannot start an export thread ({e}); fewer exports run at once"
+                    )));
+                    break;
+                }
+            }
+        }
+        batch_loop(shared);
+        lock(&shared.lanes).stop = true;
+        shared.lane_work.notify_all();
+    });
+}
+
+fn batch_loop(shared: &BatchShared) {
     let config = shared.config;
     let mut next_export = Instant::now() + config.scheduled_delay;
     let mut batches: Vec<Vec<SpanData>> = Vec::new();
@@ -727,31 +891,22 @@ fn worker_loop(shared: &BatchShared) {
         }
 
         let resource = shared.resource.get().cloned().unwrap_or_default();
-        let (mut exported, mut failed_spans, mut failed_exports) = (0u64, 0u64, 0u64);
-        for batch in batches.drain(..) {
-            let n = batch.len() as u64;
-            let batch = crate::export::SpanBatch::pooled(batch, &shared.buffers);
-            match shared.exporter.export(batch, &resource, export_timeout) {
-                Ok(()) => exported += n,
-                Err(e) => {
-                    failed_spans += n;
-                    failed_exports += 1;
-                    diagnostics::report(Diagnostic::ExportFailed {
-                        processor: "BatchSpanProcessor",
-                        spans: n as usize,
-                        error: e.to_string(),
-                    });
-                }
-            }
+        let handled = !batches.is_empty();
+        for spans in batches.drain(..) {
+            dispatch(shared, spans, &resource, export_timeout);
         }
         if partial {
             next_export = Instant::now() + config.scheduled_delay;
+        }
+        let finished = shutting_down && !still_waiting;
+        if flushing || finished {
+            // A flush covers the exports still in flight on helpers.
+            wait_for_lanes(shared);
         }
         if flushing {
             // What the exporter buffers itself is part of a flush too.
             let _ = shared.exporter.force_flush(export_timeout);
         }
-        let finished = shutting_down && !still_waiting;
         if finished {
             let _ = shared.exporter.force_flush(export_timeout);
             let _ = shared.exporter.shutdown(export_timeout);
@@ -761,9 +916,6 @@ fn worker_loop(shared: &BatchShared) {
         }
 
         let mut c = lock(&shared.control);
-        c.exported += exported;
-        c.failed_spans += failed_spans;
-        c.failed_exports += failed_exports;
         if flushing {
             c.flush_done = c.flush_done.max(flush_target);
         }
@@ -773,7 +925,7 @@ fn worker_loop(shared: &BatchShared) {
             shared.progress.notify_all();
             return;
         }
-        if flushing || exported + failed_spans > 0 {
+        if flushing || handled {
             shared.progress.notify_all();
         }
         if shared.shutdown.load(Ordering::Acquire) || c.flush_requested > c.flush_done {

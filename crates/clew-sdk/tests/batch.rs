@@ -81,8 +81,10 @@ fn config_from_the_environment_and_code_wins() {
         ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "500"),
         ("OTEL_BSP_SCHEDULE_DELAY", "250"),
         ("OTEL_BSP_EXPORT_TIMEOUT", "0"),
+        ("OTEL_BSP_MAX_CONCURRENT_EXPORTS", "3"),
     ]);
     let c = BatchConfig::from_env(&env);
+    assert_eq!(c.max_concurrent_exports, Some(3));
     assert_eq!(c.max_queue_size, 100);
     assert_eq!(c.max_export_batch_size, 100, "never above the queue size");
     assert_eq!(c.scheduled_delay, Duration::from_millis(250));
@@ -90,6 +92,7 @@ fn config_from_the_environment_and_code_wins() {
     let bad = BatchConfig::from_env(&Env::from_pairs([
         ("OTEL_BSP_MAX_QUEUE_SIZE", "0"),
         ("OTEL_BSP_SCHEDULE_DELAY", "soon"),
+        ("OTEL_BSP_MAX_CONCURRENT_EXPORTS", "0"),
     ]));
     assert_eq!(bad, BatchConfig::default());
     let p = BatchSpanProcessor::builder(Discard)
@@ -142,7 +145,7 @@ fn failed_exports_are_counted_as_dropped() {
     let flaky = Arc::new(FlakyExporter::default());
     let config = BatchConfig::default().with_max_export_batch_size(5);
     let processor = Arc::new(
-        BatchSpanProcessor::builder(ArcExporter(flaky.clone()))
+        BatchSpanProcessor::builder(Arc::clone(&flaky))
             .with_config(config)
             .build(),
     );
@@ -291,20 +294,6 @@ impl SpanProcessor for ArcProcessor {
     }
 }
 
-#[derive(Debug)]
-struct ArcExporter(Arc<FlakyExporter>);
-
-impl clew_sdk::export::SpanExporter for ArcExporter {
-    fn export(
-        &self,
-        batch: clew_sdk::export::SpanBatch,
-        resource: &clew_sdk::Resource,
-        timeout: Duration,
-    ) -> Result<(), clew_sdk::export::ExportError> {
-        self.0.export(batch, resource, timeout)
-    }
-}
-
 #[test]
 fn partial_batches_of_all_threads_go_out_in_one_export() {
     let exporter = clew_sdk::export::InMemoryExporter::new();
@@ -318,4 +307,85 @@ fn partial_batches_of_all_threads_go_out_in_one_export() {
     p.force_flush(Duration::from_secs(10)).unwrap();
     assert_eq!(exporter.finished_spans().len(), 80);
     assert_eq!(exporter.batches(), 1, "80 spans from 8 threads, one batch");
+}
+
+/// Sleeps in each export and records how many calls overlapped.
+#[derive(Debug, Default)]
+struct SlowExporter {
+    wants: usize,
+    now: std::sync::Mutex<(usize, usize)>,
+    exported: std::sync::atomic::AtomicUsize,
+}
+
+impl clew_sdk::export::SpanExporter for SlowExporter {
+    fn export(
+        &self,
+        batch: clew_sdk::export::SpanBatch,
+        _: &clew_sdk::Resource,
+        _: Duration,
+    ) -> Result<(), clew_sdk::export::ExportError> {
+        {
+            let mut now = self.now.lock().unwrap();
+            now.0 += 1;
+            now.1 = now.1.max(now.0);
+        }
+        std::thread::sleep(Duration::from_millis(150));
+        self.exported.fetch_add(batch.len(), Ordering::SeqCst);
+        self.now.lock().unwrap().0 -= 1;
+        Ok(())
+    }
+
+    fn max_concurrent_exports(&self) -> usize {
+        self.wants
+    }
+}
+
+/// Six full batches through an exporter that takes 150 ms per call, with
+/// `config`; returns the most calls that overlapped.
+fn overlapping_exports(wants: usize, config: BatchConfig) -> usize {
+    let exporter = Arc::new(SlowExporter {
+        wants,
+        ..SlowExporter::default()
+    });
+    let p = SdkTracerProvider::builder()
+        .with_env(Env::from_pairs([("X", "1")]))
+        .with_batch_exporter_config(
+            Arc::clone(&exporter),
+            config
+                .with_scheduled_delay(Duration::from_secs(3600))
+                .with_max_export_batch_size(10),
+        )
+        .build();
+    let tracer = p.tracer("t");
+    for _ in 0..60 {
+        tracer.start("x").end();
+    }
+    let during = p.processor_stats()[0];
+    invariant(&during);
+    // The flush returns only once every export in flight has finished.
+    p.force_flush(Duration::from_secs(10)).unwrap();
+    assert_eq!(exporter.exported.load(Ordering::SeqCst), 60);
+    let after = p.processor_stats()[0];
+    assert_eq!(
+        (after.created, after.exported, after.queued),
+        (60, 60, 0),
+        "{after:?}"
+    );
+    p.shutdown(Duration::from_secs(5)).unwrap();
+    let most = exporter.now.lock().unwrap().1;
+    most
+}
+
+#[test]
+fn exports_run_concurrently_when_the_exporter_asks_and_never_more() {
+    assert_eq!(overlapping_exports(3, BatchConfig::default()), 3);
+    assert_eq!(overlapping_exports(1, BatchConfig::default()), 1);
+}
+
+#[test]
+fn the_configured_concurrency_beats_the_exporters_choice() {
+    let config = BatchConfig::default().with_max_concurrent_exports(1);
+    assert_eq!(overlapping_exports(4, config), 1);
+    let config = BatchConfig::default().with_max_concurrent_exports(2);
+    assert_eq!(overlapping_exports(1, config), 2);
 }
