@@ -75,8 +75,39 @@ pub struct OtlpExporter {
 
 #[derive(Debug)]
 enum Transport {
-    Http(Mutex<Client>),
+    Http(HttpPool),
     Grpc(GrpcClient),
+}
+
+/// Exports in flight at once that the exporter asks the batch processor
+/// for: while one request waits for its answer the next is encoded and
+/// sent, so throughput is not bound by the round trip.
+const CONCURRENT_EXPORTS: usize = 4;
+
+/// HTTP/1.1 connections: one per export in flight, kept alive between
+/// exports.
+#[derive(Debug)]
+struct HttpPool {
+    /// Settings for new connections; never connected itself.
+    template: Client,
+    idle: Mutex<Vec<Client>>,
+}
+
+impl HttpPool {
+    fn take(&self) -> Client {
+        self.idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop()
+            .unwrap_or_else(|| self.template.unconnected())
+    }
+
+    fn give_back(&self, client: Client) {
+        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        if idle.len() < clew_sdk::processor::MAX_CONCURRENT_EXPORTS {
+            idle.push(client);
+        }
+    }
 }
 
 /// How one attempt ended.
@@ -116,14 +147,17 @@ impl OtlpExporter {
         } else {
             None
         };
-        Ok(Transport::Http(Mutex::new(Client::new(
-            config.endpoint.clone(),
-            content_type,
-            config.compression == Compression::Gzip,
-            &config.headers,
-            config.max_response_size,
-            tls,
-        ))))
+        Ok(Transport::Http(HttpPool {
+            template: Client::new(
+                config.endpoint.clone(),
+                content_type,
+                config.compression == Compression::Gzip,
+                &config.headers,
+                config.max_response_size,
+                tls,
+            ),
+            idle: Mutex::new(Vec::new()),
+        }))
     }
 
     /// Builds an exporter from the `OTEL_EXPORTER_OTLP_*` variables.
@@ -282,9 +316,11 @@ impl OtlpExporter {
                 },
                 Err(GrpcFailure::Fatal(why)) => Attempt::Fail(format!("{endpoint}: {why}")),
             },
-            Transport::Http(client) => {
-                let mut client = client.lock().unwrap_or_else(PoisonError::into_inner);
-                match client.post(body, deadline) {
+            Transport::Http(pool) => {
+                let mut client = pool.take();
+                let sent = client.post(body, deadline);
+                pool.give_back(client);
+                match sent {
                     Ok(response) if (200..300).contains(&response.status) => {
                         Attempt::Done(self.partial_success(&response))
                     }
@@ -368,5 +404,9 @@ impl SpanExporter for OtlpExporter {
     fn shutdown(&self, _timeout: Duration) -> Result<(), ExportError> {
         self.shut_down.store(true, Ordering::Release);
         Ok(())
+    }
+
+    fn max_concurrent_exports(&self) -> usize {
+        CONCURRENT_EXPORTS
     }
 }

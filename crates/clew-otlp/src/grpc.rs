@@ -3,7 +3,8 @@
 //! tonic needs a tokio runtime. The application's is never used: the
 //! exporter starts one thread with a current-thread runtime, and each export
 //! hands its request to that thread and waits for the answer on a std
-//! channel. So exporting works the same from a plain thread, from inside
+//! channel. The thread runs each request as a task of its own, so that
+//! concurrent exports share one HTTP/2 connection as concurrent streams. So exporting works the same from a plain thread, from inside
 //! any tokio runtime (even a current-thread one), or with no runtime at all,
 //! and a blocked application runtime cannot stall it (the anchor's
 //! deadlocks #2071, #2583 and #2715 come from sharing the runtime).
@@ -13,7 +14,9 @@
 
 use std::sync::mpsc;
 use std::thread;
+
 use std::time::{Duration, Instant};
+use tokio::sync::mpsc as async_mpsc;
 
 use bytes::{Buf, BufMut, Bytes};
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
@@ -85,7 +88,7 @@ struct Job {
 /// A handle on the exporter's gRPC thread.
 #[derive(Debug)]
 pub(crate) struct GrpcClient {
-    jobs: Option<mpsc::Sender<Job>>,
+    jobs: Option<async_mpsc::UnboundedSender<Job>>,
     thread: Option<thread::JoinHandle<()>>,
 }
 
@@ -155,27 +158,35 @@ impl GrpcClient {
             .enable_all()
             .build()
             .map_err(|e| format!("cannot start the gRPC runtime: {e}"))?;
-        let (jobs, queue) = mpsc::channel::<Job>();
+        let (jobs, mut queue) = async_mpsc::unbounded_channel::<Job>();
         let thread = thread::Builder::new()
             .name("clew-otlp-grpc".into())
             .spawn(move || {
-                let channel = {
-                    let _entered = runtime.enter();
-                    endpoint.connect_lazy()
-                };
-                let mut grpc = tonic::client::Grpc::new(channel)
-                    .max_encoding_message_size(max_request)
-                    .max_decoding_message_size(max_response);
-                if gzip {
-                    grpc = grpc
-                        .send_compressed(tonic::codec::CompressionEncoding::Gzip)
-                        .accept_compressed(tonic::codec::CompressionEncoding::Gzip);
-                }
-                for job in queue {
-                    let result =
-                        runtime.block_on(export(&mut grpc, &metadata, job.body, job.deadline));
-                    let _ = job.reply.send(result);
-                }
+                runtime.block_on(async move {
+                    let channel = endpoint.connect_lazy();
+                    let mut grpc = tonic::client::Grpc::new(channel)
+                        .max_encoding_message_size(max_request)
+                        .max_decoding_message_size(max_response);
+                    if gzip {
+                        grpc = grpc
+                            .send_compressed(tonic::codec::CompressionEncoding::Gzip)
+                            .accept_compressed(tonic::codec::CompressionEncoding::Gzip);
+                    }
+                    let metadata = std::sync::Arc::new(metadata);
+                    let mut running = tokio::task::JoinSet::new();
+                    while let Some(job) = queue.recv().await {
+                        while running.try_join_next().is_some() {}
+                        let mut grpc = grpc.clone();
+                        let metadata = std::sync::Arc::clone(&metadata);
+                        running.spawn(async move {
+                            let result = export(&mut grpc, &metadata, job.body, job.deadline).await;
+                            let _ = job.reply.send(result);
+                        });
+                    }
+                    // The exporter is gone: let the calls in flight finish
+                    // (each is bounded by its deadline).
+                    while running.join_next().await.is_some() {}
+                });
             })
             .map_err(|e| format!("cannot start the gRPC thread: {e}"))?;
         Ok(GrpcClient {

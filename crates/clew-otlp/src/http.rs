@@ -136,6 +136,17 @@ impl Client {
         }
     }
 
+    /// A client with the same settings and no connection yet.
+    pub(crate) fn unconnected(&self) -> Client {
+        Client {
+            endpoint: self.endpoint.clone(),
+            head: self.head.clone(),
+            max_response: self.max_response,
+            tls: self.tls.clone(),
+            conn: None,
+        }
+    }
+
     /// Sends one request by `deadline`. A kept-alive connection that turns
     /// out to be closed is reopened once, without counting as a failure.
     pub(crate) fn post(&mut self, body: &[u8], deadline: Instant) -> Result<Response, SendError> {

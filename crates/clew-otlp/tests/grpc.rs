@@ -304,3 +304,47 @@ fn unusable_certificate_settings_are_build_errors_over_grpc_too() {
     let err = OtlpExporter::new(not_pem).unwrap_err().to_string();
     assert!(err.contains("no PEM certificate"), "{err}");
 }
+
+/// Four full batches to a receiver that takes 300 ms per request, with
+/// `config`: returns the most requests the receiver had in hand at once.
+fn concurrent_requests(config: BatchConfig) -> usize {
+    let receiver = Receiver::start_grpc(Faults {
+        delay: Duration::from_millis(300),
+        ..Faults::default()
+    });
+    let provider = SdkTracerProvider::builder()
+        .with_env(Env::from_pairs([("X", "1")]))
+        .with_batch_exporter_config(
+            exporter(&receiver),
+            config
+                .with_max_export_batch_size(100)
+                .with_scheduled_delay(Duration::from_secs(3600)),
+        )
+        .build();
+    let tracer = provider.tracer("concurrent");
+    for _ in 0..400 {
+        tracer.in_span("op", |_| {});
+    }
+    provider.force_flush(Duration::from_secs(10)).unwrap();
+    assert_eq!(receiver.span_count(), 400);
+    let stats = provider.processor_stats()[0];
+    assert_eq!((stats.exported, stats.dropped), (400, 0), "{stats:?}");
+    provider.shutdown(Duration::from_secs(5)).unwrap();
+    receiver.max_in_flight()
+}
+
+#[test]
+fn grpc_requests_run_concurrently() {
+    // The exporter asks for four exports in flight: streams of one
+    // HTTP/2 connection.
+    assert_eq!(concurrent_requests(BatchConfig::default()), 4);
+    // The configuration wins.
+    assert_eq!(
+        concurrent_requests(BatchConfig::default().with_max_concurrent_exports(2)),
+        2
+    );
+    assert_eq!(
+        concurrent_requests(BatchConfig::default().with_max_concurrent_exports(1)),
+        1
+    );
+}

@@ -401,10 +401,12 @@ fn a_collector_failing_half_the_requests_then_recovering_loses_nothing_silently(
     assert!(failed >= 5, "{failed} requests failed and were retried");
 
     // 2. Every other request is refused (400, not retryable): those batches
-    //    are lost, and every one is counted.
+    //    are lost, and every one is counted. The receiver answers 200 ms
+    //    late, so every loss happens during the flush, which reports them.
     receiver.set_faults(Faults {
         fail_every: 2,
         fail_status: 400,
+        delay: Duration::from_millis(200),
         ..Faults::default()
     });
     burst(2000);
@@ -423,5 +425,35 @@ fn a_collector_failing_half_the_requests_then_recovering_loses_nothing_silently(
     let s3 = provider.processor_stats()[0];
     assert_eq!(s3.exported - s2.exported, 1000, "{s3:?}");
     assert_eq!(receiver.span_count() as u64, s3.exported);
+    provider.shutdown(Duration::from_secs(5)).unwrap();
+}
+
+#[test]
+fn concurrent_exports_use_one_kept_alive_connection_each() {
+    let receiver = Receiver::start(Faults {
+        delay: Duration::from_millis(300),
+        ..Faults::default()
+    });
+    let provider = SdkTracerProvider::builder()
+        .with_env(Env::from_pairs([("X", "1")]))
+        .with_batch_exporter_config(
+            exporter(&receiver, Protocol::HttpProtobuf),
+            BatchConfig::default()
+                .with_max_export_batch_size(100)
+                .with_scheduled_delay(Duration::from_secs(3600))
+                .with_max_concurrent_exports(3),
+        )
+        .build();
+    let tracer = provider.tracer("concurrent");
+    for round in 1..=2 {
+        for _ in 0..600 {
+            tracer.in_span("op", |_| {});
+        }
+        provider.force_flush(Duration::from_secs(10)).unwrap();
+        assert_eq!(receiver.span_count(), 600 * round);
+    }
+    assert_eq!(receiver.max_in_flight(), 3);
+    // Three connections, opened in the first round and reused in the second.
+    assert_eq!(receiver.connections(), 3);
     provider.shutdown(Duration::from_secs(5)).unwrap();
 }
