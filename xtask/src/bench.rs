@@ -152,16 +152,28 @@ pub fn bench(options: &Options) -> Result<(Vec<Row>, String), String> {
 
 /// Runs `clew-stress` for both systems, 1 and 2 producer threads, with and
 /// without attributes, with the discarding exporter and with each system's
-/// OTLP/gRPC exporter to an in-process receiver, each in its own process;
+/// OTLP/gRPC exporter to an in-process receiver (on loopback, and answering
+/// 10 ms late like a collector across a network), each in its own process;
 /// returns a markdown table.
 fn stress(seconds: u64) -> Result<String, String> {
     let binary = workspace_root().join("target/release/clew-stress");
     let mut out = String::from(
         "\n| stress | exporter | threads | attributes | created/s | exported/s | dropped | peak RSS |\n|---|---|---|---|---|---|---|---|\n",
     );
-    for (exporter, grpc) in [("discard", "0"), ("otlp-grpc", "1")] {
-        for attrs in ["0", "4"] {
-            for threads in ["1", "2"] {
+    let runs = [
+        ("discard", "0", "0", &["0", "4"][..], &["1", "2"][..]),
+        ("otlp-grpc", "1", "0", &["0", "4"][..], &["1", "2"][..]),
+        (
+            "otlp-grpc, 10 ms collector",
+            "1",
+            "10",
+            &["4"][..],
+            &["1"][..],
+        ),
+    ];
+    for (exporter, grpc, latency, attrs, threads) in runs {
+        for &attrs in attrs {
+            for &threads in threads {
                 for system in ["clew", "opentelemetry"] {
                     let line = output(Command::new(&binary).args([
                         system,
@@ -173,6 +185,8 @@ fn stress(seconds: u64) -> Result<String, String> {
                         attrs,
                         "--grpc",
                         grpc,
+                        "--latency-ms",
+                        latency,
                     ]))?;
                     let field = |name: &str| {
                         line.split_whitespace()

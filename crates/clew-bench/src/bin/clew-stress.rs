@@ -2,7 +2,7 @@
 //! spans as fast as they can for S seconds through the stock batch processor
 //! (discarding exporter); then the provider shuts down, flushing the queue.
 //!
-//! `clew-stress <clew|opentelemetry> [--threads N] [--seconds S] [--attrs 0|4] [--queue Q] [--grpc 1]`
+//! `clew-stress <clew|opentelemetry> [--threads N] [--seconds S] [--attrs 0|4] [--queue Q] [--grpc 1] [--latency-ms L]`
 //!
 //! Prints created/s, exported/s (what reached the exporter, final flush
 //! included, over S), the share dropped, and peak RSS (VmHWM).
@@ -14,6 +14,8 @@
 //! `export_cpu_per_span` is the CPU time the process spent outside the
 //! producers and the receiver (batch worker, encoding, gRPC and runtime
 //! threads) per exported span: what exporting costs the application.
+//! `--latency-ms L` makes the receiver answer each request L ms late, like
+//! a collector across a network.
 
 use std::hint::black_box;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -30,11 +32,12 @@ struct Options {
     attrs: bool,
     queue: usize,
     grpc: bool,
+    latency: Duration,
 }
 
 fn parse() -> Result<Options, String> {
     let mut args = std::env::args().skip(1);
-    let system = args.next().ok_or("usage: clew-stress <clew|opentelemetry> [--threads N] [--seconds S] [--attrs 0|4] [--queue Q]")?;
+    let system = args.next().ok_or("usage: clew-stress <clew|opentelemetry> [--threads N] [--seconds S] [--attrs 0|4] [--queue Q] [--grpc 1] [--latency-ms L]")?;
     let mut o = Options {
         system,
         threads: 1,
@@ -42,6 +45,7 @@ fn parse() -> Result<Options, String> {
         attrs: false,
         queue: 2048,
         grpc: false,
+        latency: Duration::ZERO,
     };
     while let Some(flag) = args.next() {
         let value = args.next().ok_or(format!("{flag} needs a value"))?;
@@ -52,6 +56,7 @@ fn parse() -> Result<Options, String> {
             "--attrs" => o.attrs = n > 0,
             "--queue" => o.queue = n.max(1),
             "--grpc" => o.grpc = n > 0,
+            "--latency-ms" => o.latency = Duration::from_millis(n as u64),
             _ => return Err(format!("unknown flag {flag}")),
         }
     }
@@ -103,7 +108,9 @@ fn run_clew(o: &Options, stop: &Arc<AtomicBool>, receiver: Option<&Receiver>) ->
             "stress",
         )]))
         .with_sampler(clew_sdk::sampler::AlwaysOn);
-    let config = BatchConfig::default().with_max_queue_size(o.queue);
+    // OTEL_BSP_* from the environment (e.g. OTEL_BSP_MAX_CONCURRENT_EXPORTS),
+    // then the queue size of the command line.
+    let config = BatchConfig::from_env(&clew_sdk::env::Env::process()).with_max_queue_size(o.queue);
     let provider = match receiver {
         None => {
             builder.with_batch_exporter_config(clew_bench::sdk::clew_side::DiscardExporter, config)
@@ -231,6 +238,7 @@ fn main() -> std::process::ExitCode {
     let receiver = o.grpc.then(|| {
         Receiver::start_grpc(Faults {
             count_only: true,
+            delay: o.latency,
             ..Faults::default()
         })
     });
@@ -263,9 +271,10 @@ fn main() -> std::process::ExitCode {
     let secs = o.seconds.max(1) as f64;
     let dropped = created.saturating_sub(exported);
     println!(
-        "system={} exporter={} threads={} attrs={} queue={} created_per_s={:.2}M exported_per_s={:.2}M dropped={:.2}% peak_rss={:.1}MiB export_cpu_per_span={}",
+        "system={} exporter={} latency={}ms threads={} attrs={} queue={} created_per_s={:.2}M exported_per_s={:.2}M dropped={:.2}% peak_rss={:.1}MiB export_cpu_per_span={}",
         o.system,
         if o.grpc { "otlp-grpc" } else { "discard" },
+        o.latency.as_millis(),
         o.threads,
         if o.attrs { 4 } else { 0 },
         o.queue,
