@@ -178,10 +178,26 @@ pub trait SpanExporter: Send + Sync + fmt::Debug + 'static {
     /// How many exports the batch processor should run at once unless
     /// configured otherwise (default 1: one call at a time, in order).
     /// Network exporters whose throughput is bound by round trips ask for
-    /// more, and must then accept concurrent calls.
+    /// more, and must then accept concurrent calls; batches may then
+    /// complete out of order.
     fn max_concurrent_exports(&self) -> usize {
         1
     }
+}
+
+/// Calls `exporter.export`, turning a panic in the exporter into a failed
+/// export: a buggy exporter loses its batch, not the processor's thread
+/// (or, for the simple processor, the application's).
+pub(crate) fn export_guarded(
+    exporter: &dyn SpanExporter,
+    batch: SpanBatch,
+    resource: &Resource,
+    timeout: Duration,
+) -> Result<(), ExportError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        exporter.export(batch, resource, timeout)
+    }))
+    .unwrap_or_else(|_| Err(ExportError::failed("the exporter panicked")))
 }
 
 /// Forwards every method to the exporter behind a pointer.

@@ -153,7 +153,8 @@ impl SpanProcessor for SimpleSpanProcessor {
             stats.queued += 1;
         }
         let resource = self.resource.get().cloned().unwrap_or_default();
-        let result = exporter.export(
+        let result = crate::export::export_guarded(
+            &**exporter,
             crate::export::SpanBatch::new(vec![span]),
             &resource,
             self.timeout,
@@ -771,7 +772,7 @@ fn dispatch(
 fn export_one(shared: &BatchShared, spans: Vec<SpanData>, resource: &Resource, timeout: Duration) {
     let n = spans.len() as u64;
     let batch = crate::export::SpanBatch::pooled(spans, &shared.buffers);
-    let result = shared.exporter.export(batch, resource, timeout);
+    let result = crate::export::export_guarded(&*shared.exporter, batch, resource, timeout);
     let mut c = lock(&shared.control);
     match result {
         Ok(()) => c.exported += n,

@@ -4,15 +4,16 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use clew_sdk::env::Env;
+use clew_sdk::export::{ExportError, SpanBatch, SpanExporter};
 use clew_sdk::processor::{
     BatchConfig, BatchSpanProcessor, ProcessorError, ProcessorStats, SpanProcessor,
 };
-use clew_sdk::SdkTracerProvider;
+use clew_sdk::{Resource, SdkTracerProvider};
 use common::{ChannelExporter, Discard, FlakyExporter, GatedExporter};
 
 /// `threads` threads, each starting and ending `spans` spans.
@@ -313,17 +314,12 @@ fn partial_batches_of_all_threads_go_out_in_one_export() {
 #[derive(Debug, Default)]
 struct SlowExporter {
     wants: usize,
-    now: std::sync::Mutex<(usize, usize)>,
-    exported: std::sync::atomic::AtomicUsize,
+    now: Mutex<(usize, usize)>,
+    exported: AtomicUsize,
 }
 
-impl clew_sdk::export::SpanExporter for SlowExporter {
-    fn export(
-        &self,
-        batch: clew_sdk::export::SpanBatch,
-        _: &clew_sdk::Resource,
-        _: Duration,
-    ) -> Result<(), clew_sdk::export::ExportError> {
+impl SpanExporter for SlowExporter {
+    fn export(&self, batch: SpanBatch, _: &Resource, _: Duration) -> Result<(), ExportError> {
         {
             let mut now = self.now.lock().unwrap();
             now.0 += 1;
@@ -388,4 +384,66 @@ fn the_configured_concurrency_beats_the_exporters_choice() {
     assert_eq!(overlapping_exports(4, config), 1);
     let config = BatchConfig::default().with_max_concurrent_exports(2);
     assert_eq!(overlapping_exports(1, config), 2);
+}
+
+/// Panics in its first export, then accepts everything.
+#[derive(Debug, Default)]
+struct PanicsOnce {
+    calls: AtomicUsize,
+    accepted: AtomicUsize,
+}
+
+impl SpanExporter for PanicsOnce {
+    fn export(&self, batch: SpanBatch, _: &Resource, _: Duration) -> Result<(), ExportError> {
+        if self.calls.fetch_add(1, Ordering::SeqCst) == 0 {
+            panic!("a bug in the exporter");
+        }
+        self.accepted.fetch_add(batch.len(), Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+#[test]
+fn a_panicking_exporter_loses_its_batch_not_the_processor() {
+    let exporter = Arc::new(PanicsOnce::default());
+    let p = SdkTracerProvider::builder()
+        .with_env(Env::from_pairs([("X", "1")]))
+        .with_batch_exporter_config(
+            Arc::clone(&exporter),
+            BatchConfig::default()
+                .with_max_export_batch_size(10)
+                .with_scheduled_delay(Duration::from_secs(3600)),
+        )
+        .build();
+    let tracer = p.tracer("t");
+    for _ in 0..30 {
+        tracer.start("x").end();
+    }
+    let err = p.force_flush(Duration::from_secs(5)).unwrap_err();
+    assert_eq!(err.spans_lost(), 10, "{err}");
+    let s = p.processor_stats()[0];
+    assert_eq!(
+        (s.exported, s.dropped, s.failed_exports),
+        (20, 10, 1),
+        "{s:?}"
+    );
+    // The worker survived: later spans are exported.
+    for _ in 0..10 {
+        tracer.start("x").end();
+    }
+    p.shutdown(Duration::from_secs(5)).unwrap();
+    assert_eq!(exporter.accepted.load(Ordering::SeqCst), 30);
+
+    // The simple processor exports on the application's thread: the panic
+    // stays inside the processor there too.
+    let exporter = Arc::new(PanicsOnce::default());
+    let p = SdkTracerProvider::builder()
+        .with_env(Env::from_pairs([("X", "1")]))
+        .with_simple_exporter(Arc::clone(&exporter))
+        .build();
+    let tracer = p.tracer("t");
+    tracer.start("lost").end();
+    tracer.start("kept").end();
+    let s = p.processor_stats()[0];
+    assert_eq!((s.exported, s.dropped), (1, 1), "{s:?}");
 }
