@@ -84,6 +84,23 @@ impl Recorded {
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
     }
+
+    /// The string attribute `key` of the first resource in the request.
+    pub fn resource_attribute(&self, key: &str) -> Option<&str> {
+        use opentelemetry_proto::tonic::common::v1::any_value::Value;
+        let resource = self
+            .request
+            .as_ref()?
+            .resource_spans
+            .first()?
+            .resource
+            .as_ref()?;
+        let kv = resource.attributes.iter().find(|kv| kv.key == key)?;
+        match kv.value.as_ref()?.value.as_ref()? {
+            Value::StringValue(s) => Some(s),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Default)]

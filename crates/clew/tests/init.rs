@@ -51,15 +51,10 @@ fn otlp_endpoint_in_the_environment_selects_otlp() {
     }
     telemetry.shutdown().unwrap();
     assert_eq!(receiver.span_count(), 10);
-    let request = receiver.requests()[0].request.clone().unwrap();
-    let resource = request.resource_spans[0].resource.clone().unwrap();
-    let name = resource
-        .attributes
-        .iter()
-        .find(|kv| kv.key == "service.name")
-        .and_then(|kv| kv.value.clone())
-        .unwrap();
-    assert!(format!("{name:?}").contains("checkout"), "{name:?}");
+    assert_eq!(
+        receiver.requests()[0].resource_attribute("service.name"),
+        Some("checkout")
+    );
 }
 
 #[test]
@@ -114,23 +109,14 @@ fn default_service_name_yields_to_the_environment() {
             .unwrap();
         t.provider().tracer("x").in_span("s", |_| {});
         t.shutdown().unwrap();
-        let r = receiver
-            .requests()
-            .last()
-            .cloned()
-            .unwrap()
-            .request
-            .unwrap();
-        let kv = r.resource_spans[0].resource.clone().unwrap().attributes;
-        format!(
-            "{:?}",
-            kv.iter().find(|kv| kv.key == "service.name").unwrap().value
-        )
+        let last = receiver.requests().last().cloned().unwrap();
+        last.resource_attribute("service.name").unwrap().to_owned()
     };
-    assert!(name_of(&[]).contains("fallback"));
-    assert!(name_of(&[("OTEL_SERVICE_NAME", "svc".into())]).contains("\"svc\""));
-    assert!(
-        name_of(&[("OTEL_RESOURCE_ATTRIBUTES", "service.name=attr".into())]).contains("\"attr\"")
+    assert_eq!(name_of(&[]), "fallback");
+    assert_eq!(name_of(&[("OTEL_SERVICE_NAME", "svc".into())]), "svc");
+    assert_eq!(
+        name_of(&[("OTEL_RESOURCE_ATTRIBUTES", "service.name=attr".into())]),
+        "attr"
     );
 }
 
