@@ -277,6 +277,19 @@ pub(crate) fn classify(status: &Status) -> GrpcFailure {
     if let Some(tls) = tls_failure(status) {
         return GrpcFailure::Fatal(tls);
     }
+    if status.code() == Code::OutOfRange
+        && status
+            .message()
+            .starts_with("Error, decoded message length too large")
+    {
+        // tonic's own decoder refusing a response over the size limit
+        // (`max_response_size`): a retryable code, but the limit is ours,
+        // not the server's answer, and another attempt gets the same reply.
+        return GrpcFailure::Fatal(format!(
+            "response over the size limit: {}",
+            status.message()
+        ));
+    }
     let delay = retry_delay(status.details());
     let why = format!("gRPC {:?}: {}", status.code(), status.message());
     match status.code() {

@@ -348,3 +348,23 @@ fn grpc_requests_run_concurrently() {
         1
     );
 }
+
+#[test]
+fn a_response_over_the_size_limit_is_an_error_not_retried() {
+    let receiver = Receiver::start_grpc(Faults {
+        partial_success: Some((1, "x".repeat(200))),
+        ..Faults::default()
+    });
+    let mut config = OtlpConfig::for_protocol(Protocol::Grpc)
+        .with_endpoint(&receiver.base_url())
+        .unwrap();
+    config.max_response_size = 64;
+    let e = OtlpExporter::new(config).unwrap();
+    let err = export(&e, 5, Duration::from_secs(5)).unwrap_err();
+    assert!(
+        err.contains("response over the size limit") && err.contains("limit is: 64 bytes"),
+        "{err}"
+    );
+    assert_eq!(receiver.requests().len(), 1, "not retried");
+    assert_eq!(e.stats().spans_failed, 5);
+}

@@ -457,3 +457,22 @@ fn concurrent_exports_use_one_kept_alive_connection_each() {
     assert_eq!(receiver.connections(), 3);
     provider.shutdown(Duration::from_secs(5)).unwrap();
 }
+
+#[test]
+fn a_response_over_the_size_limit_is_an_error_not_retried() {
+    for protocol in [Protocol::HttpProtobuf, Protocol::HttpJson] {
+        let receiver = Receiver::start(Faults {
+            partial_success: Some((1, "x".repeat(200))),
+            ..Faults::default()
+        });
+        let mut config = OtlpConfig::for_protocol(protocol)
+            .with_endpoint(&receiver.traces_url())
+            .unwrap();
+        config.max_response_size = 64;
+        let e = OtlpExporter::new(config).unwrap();
+        let err = export(&e, spans(5), Duration::from_secs(5)).unwrap_err();
+        assert!(err.contains("64-byte limit"), "{protocol:?}: {err}");
+        assert_eq!(receiver.requests().len(), 1, "{protocol:?}: not retried");
+        assert_eq!(e.stats().spans_failed, 5, "{protocol:?}");
+    }
+}
