@@ -490,7 +490,15 @@ mod tests {
     }
 
     #[test]
-    fn bad_values_fall_back() {
+    fn bad_values_are_reported_by_name_and_fall_back() {
+        // The only test here that sets the (process-wide) handler.
+        static SAID: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+        clew_sdk::diagnostics::set_rate_limit(Duration::ZERO);
+        clew_sdk::diagnostics::set_handler(|d| {
+            SAID.lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push(d.to_string());
+        });
         let c = env(&[
             ("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4318"),
             ("OTEL_EXPORTER_OTLP_PROTOCOL", "carrier-pigeon"),
@@ -498,6 +506,22 @@ mod tests {
             ("OTEL_EXPORTER_OTLP_TIMEOUT", "soon"),
             ("OTEL_EXPORTER_OTLP_COMPRESSION", "zstd"),
         ]);
+        let said = SAID
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        for variable in [
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            "OTEL_EXPORTER_OTLP_PROTOCOL",
+            "OTEL_EXPORTER_OTLP_HEADERS",
+            "OTEL_EXPORTER_OTLP_TIMEOUT",
+            "OTEL_EXPORTER_OTLP_COMPRESSION",
+        ] {
+            assert!(
+                said.iter().any(|d| d.contains(variable)),
+                "{variable} not named in {said:#?}"
+            );
+        }
         assert_eq!(c.protocol, Protocol::HttpProtobuf);
         assert_eq!(c.endpoint.to_string(), "http://localhost:4318/v1/traces");
         assert!(c.headers.is_empty());
