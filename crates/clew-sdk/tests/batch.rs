@@ -10,9 +10,7 @@ use std::time::Duration;
 
 use clew_sdk::env::Env;
 use clew_sdk::export::{ExportError, SpanBatch, SpanExporter};
-use clew_sdk::processor::{
-    BatchConfig, BatchSpanProcessor, ProcessorError, ProcessorStats, SpanProcessor,
-};
+use clew_sdk::processor::{BatchConfig, BatchSpanProcessor, ProcessorError, ProcessorStats};
 use clew_sdk::{Resource, SdkTracerProvider};
 use common::{ChannelExporter, Discard, FlakyExporter, GatedExporter};
 
@@ -110,14 +108,9 @@ fn a_full_queue_drops_never_blocks_and_counts_exactly() {
         .with_max_queue_size(8)
         .with_max_export_batch_size(4)
         .with_scheduled_delay(Duration::from_secs(3600));
-    let processor = Arc::new(
-        BatchSpanProcessor::builder(exporter.clone())
-            .with_config(config)
-            .build(),
-    );
     let p = SdkTracerProvider::builder()
         .with_env(Env::from_pairs([("X", "1")]))
-        .with_span_processor(ArcProcessor(processor.clone()))
+        .with_batch_exporter_config(exporter.clone(), config)
         .build();
     let tracer = p.tracer("t");
     for _ in 0..4 {
@@ -127,14 +120,14 @@ fn a_full_queue_drops_never_blocks_and_counts_exactly() {
     for _ in 0..20 {
         tracer.start("x").end(); // never blocks
     }
-    let s = processor.stats().unwrap();
+    let s = p.processor_stats()[0];
     invariant(&s);
     assert_eq!(s.created, 24);
     assert_eq!(s.queued, 12, "4 in flight + 8 queued");
     assert_eq!(s.dropped, 12);
     exporter.open();
     p.force_flush(Duration::from_secs(10)).unwrap();
-    let s = processor.stats().unwrap();
+    let s = p.processor_stats()[0];
     invariant(&s);
     assert_eq!(s.exported, 12);
     assert_eq!(s.queued, 0);
@@ -145,14 +138,9 @@ fn a_full_queue_drops_never_blocks_and_counts_exactly() {
 fn failed_exports_are_counted_as_dropped() {
     let flaky = Arc::new(FlakyExporter::default());
     let config = BatchConfig::default().with_max_export_batch_size(5);
-    let processor = Arc::new(
-        BatchSpanProcessor::builder(Arc::clone(&flaky))
-            .with_config(config)
-            .build(),
-    );
     let p = SdkTracerProvider::builder()
         .with_env(Env::from_pairs([("X", "1")]))
-        .with_span_processor(ArcProcessor(processor.clone()))
+        .with_batch_exporter_config(Arc::clone(&flaky), config)
         .build();
     // A flush whose exports failed says how many spans it lost.
     let mut reported = 0;
@@ -169,12 +157,12 @@ fn failed_exports_are_counted_as_dropped() {
     for _ in 0..20 {
         p.tracer("t").start("x").end();
         // Flushing each time makes batches, and so failures, deterministic.
-        if processor.stats().unwrap().queued >= 5 {
+        if p.processor_stats()[0].queued >= 5 {
             flush();
         }
     }
     flush();
-    let s = processor.stats().unwrap();
+    let s = p.processor_stats()[0];
     // A full batch may be exported (and fail) in the background before the
     // flush that follows it starts: flushes report at most every loss.
     assert!(reported <= s.dropped, "{reported} {s:?}");
@@ -190,24 +178,19 @@ fn accounting_is_exact_under_concurrency() {
     let config = BatchConfig::default()
         .with_max_queue_size(64)
         .with_max_export_batch_size(16);
-    let processor = Arc::new(
-        BatchSpanProcessor::builder(Discard)
-            .with_config(config)
-            .build(),
-    );
     let p = SdkTracerProvider::builder()
         .with_env(Env::from_pairs([("X", "1")]))
-        .with_span_processor(ArcProcessor(processor.clone()))
+        .with_batch_exporter_config(Discard, config)
         .build();
     let stop = Arc::new(AtomicBool::new(false));
     let producers = spawn_producers(&p, 3, 20_000);
     let checker = {
-        let processor = processor.clone();
+        let p = p.clone();
         let stop = stop.clone();
         std::thread::spawn(move || {
             let mut checks = 0;
             while !stop.load(Ordering::Relaxed) {
-                invariant(&processor.stats().unwrap());
+                invariant(&p.processor_stats()[0]);
                 checks += 1;
             }
             checks
@@ -219,7 +202,7 @@ fn accounting_is_exact_under_concurrency() {
     p.shutdown(Duration::from_secs(10)).unwrap();
     stop.store(true, Ordering::Relaxed);
     assert!(checker.join().unwrap() > 0);
-    let s = processor.stats().unwrap();
+    let s = p.processor_stats()[0];
     invariant(&s);
     assert_eq!(s.created, 60_000);
     assert_eq!(s.queued, 0);
@@ -229,12 +212,9 @@ fn accounting_is_exact_under_concurrency() {
 fn shutdown_exports_everything_queued_then_refuses() {
     let (exporter, rx) = ChannelExporter::new();
     let config = BatchConfig::default().with_scheduled_delay(Duration::from_secs(3600));
-    let processor = BatchSpanProcessor::builder(exporter)
-        .with_config(config)
-        .build();
     let p = SdkTracerProvider::builder()
         .with_env(Env::from_pairs([("X", "1")]))
-        .with_span_processor(processor)
+        .with_batch_exporter_config(exporter, config)
         .build();
     for _ in 0..1000 {
         p.tracer("t").start("x").end();
@@ -250,12 +230,9 @@ fn shutdown_exports_everything_queued_then_refuses() {
 fn flush_and_shutdown_honour_their_timeout_when_the_exporter_hangs() {
     let exporter = GatedExporter::default(); // never opened
     let config = BatchConfig::default().with_max_export_batch_size(1);
-    let processor = BatchSpanProcessor::builder(exporter.clone())
-        .with_config(config)
-        .build();
     let p = SdkTracerProvider::builder()
         .with_env(Env::from_pairs([("X", "1")]))
-        .with_span_processor(processor)
+        .with_batch_exporter_config(exporter.clone(), config)
         .build();
     for _ in 0..3 {
         p.tracer("t").start("x").end();
@@ -274,25 +251,6 @@ fn flush_and_shutdown_honour_their_timeout_when_the_exporter_hangs() {
         "shutdown says how many spans were lost"
     );
     assert!(matches!(err.errors[0], ProcessorError::Timeout { .. }));
-}
-
-/// Lets a test keep a handle on a processor it gives to the provider.
-#[derive(Debug)]
-struct ArcProcessor(Arc<BatchSpanProcessor>);
-
-impl SpanProcessor for ArcProcessor {
-    fn on_end(&self, span: clew_sdk::SpanData) {
-        self.0.on_end(span)
-    }
-    fn force_flush(&self, timeout: Duration) -> Result<(), ProcessorError> {
-        self.0.force_flush(timeout)
-    }
-    fn shutdown(&self, timeout: Duration) -> Result<(), ProcessorError> {
-        self.0.shutdown(timeout)
-    }
-    fn stats(&self) -> Option<ProcessorStats> {
-        self.0.stats()
-    }
 }
 
 #[test]
