@@ -68,23 +68,56 @@ fn any_value(out: &mut String, v: &Value) {
     }
 }
 
+/// Writes `items` with `item`, separated by commas.
+fn list<T>(
+    out: &mut String,
+    items: impl IntoIterator<Item = T>,
+    mut item: impl FnMut(&mut String, T),
+) {
+    for (i, x) in items.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        item(out, x);
+    }
+}
+
+/// `,"name":[...]`, or nothing when there are no attributes.
 fn attributes<'a>(out: &mut String, name: &str, kvs: impl IntoIterator<Item = &'a KeyValue>) {
+    attributes_after(out, ",", name, kvs);
+}
+
+/// The attributes field, written after `separator` when there is one.
+fn attributes_after<'a>(
+    out: &mut String,
+    separator: &str,
+    name: &str,
+    kvs: impl IntoIterator<Item = &'a KeyValue>,
+) {
     let mut kvs = kvs.into_iter().peekable();
     if kvs.peek().is_none() {
         return;
     }
-    let _ = write!(out, ",\"{name}\":[");
-    for (i, kv) in kvs.enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
+    let _ = write!(out, "{separator}\"{name}\":[");
+    list(out, kvs, |out, kv| {
         out.push_str("{\"key\":");
         string(out, kv.key.as_str());
         out.push_str(",\"value\":");
         any_value(out, &kv.value);
         out.push('}');
-    }
+    });
     out.push(']');
+}
+
+/// The `traceId`, `spanId` and `traceState` fields that open a span or link.
+fn identity(out: &mut String, sc: &clew_api::trace::SpanContext) {
+    let _ = write!(
+        out,
+        "{{\"traceId\":\"{}\",\"spanId\":\"{}\"",
+        sc.trace_id(),
+        sc.span_id()
+    );
+    optional_string(out, "traceState", sc.trace_state().header());
 }
 
 fn count(out: &mut String, name: &str, n: u32) {
@@ -102,13 +135,7 @@ fn optional_string(out: &mut String, name: &str, s: &str) {
 
 fn span(out: &mut String, d: &SpanData) {
     let sc = &d.span_context;
-    let _ = write!(
-        out,
-        "{{\"traceId\":\"{}\",\"spanId\":\"{}\"",
-        sc.trace_id(),
-        sc.span_id()
-    );
-    optional_string(out, "traceState", sc.trace_state().header());
+    identity(out, sc);
     if d.parent_span_id.is_valid() {
         let _ = write!(out, ",\"parentSpanId\":\"{}\"", d.parent_span_id);
     }
@@ -125,37 +152,25 @@ fn span(out: &mut String, d: &SpanData) {
     count(out, "droppedAttributesCount", d.dropped_attributes_count);
     if !d.events.is_empty() {
         out.push_str(",\"events\":[");
-        for (i, e) in d.events.iter().enumerate() {
-            if i > 0 {
-                out.push(',');
-            }
+        list(out, &d.events, |out, e| {
             let _ = write!(out, "{{\"timeUnixNano\":\"{}\"", unix_nanos(e.timestamp));
             optional_string(out, "name", &e.name);
             attributes(out, "attributes", &e.attributes);
             count(out, "droppedAttributesCount", e.dropped_attributes_count);
             out.push('}');
-        }
+        });
         out.push(']');
     }
     count(out, "droppedEventsCount", d.dropped_events_count);
     if !d.links.is_empty() {
         out.push_str(",\"links\":[");
-        for (i, l) in d.links.iter().enumerate() {
-            if i > 0 {
-                out.push(',');
-            }
+        list(out, &d.links, |out, l| {
             let lsc = &l.span_context;
-            let _ = write!(
-                out,
-                "{{\"traceId\":\"{}\",\"spanId\":\"{}\"",
-                lsc.trace_id(),
-                lsc.span_id()
-            );
-            optional_string(out, "traceState", lsc.trace_state().header());
+            identity(out, lsc);
             attributes(out, "attributes", &l.attributes);
             count(out, "droppedAttributesCount", l.dropped_attributes_count);
             let _ = write!(out, ",\"flags\":{}}}", flags(lsc, lsc.is_remote()));
-        }
+        });
         out.push(']');
     }
     count(out, "droppedLinksCount", d.dropped_links_count);
@@ -180,31 +195,21 @@ pub fn encode_request(resource: &Resource, spans: &[SpanData], out: &mut String)
     out.push_str("{\"resourceSpans\":[");
     if !spans.is_empty() {
         out.push_str("{\"resource\":{");
-        let mut resource_json = String::new();
-        attributes(&mut resource_json, "attributes", resource.iter());
-        // `attributes` writes a leading comma; the resource object has no field before it.
-        out.push_str(resource_json.strip_prefix(',').unwrap_or(""));
+        // The first field of the resource object: no separator before it.
+        attributes_after(out, "", "attributes", resource.iter());
         out.push_str("},\"scopeSpans\":[");
-        for (gi, group) in by_scope(spans).iter().enumerate() {
-            if gi > 0 {
-                out.push(',');
-            }
+        list(out, by_scope(spans).iter(), |out, group| {
             let scope = &*group.scope;
             out.push_str("{\"scope\":{\"name\":");
             string(out, &scope.name);
             optional_string(out, "version", scope.version.as_deref().unwrap_or(""));
             attributes(out, "attributes", &scope.attributes);
             out.push_str("},\"spans\":[");
-            for (i, &index) in group.spans.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                span(out, &spans[index]);
-            }
+            list(out, &group.spans, |out, &index| span(out, &spans[index]));
             out.push(']');
             optional_string(out, "schemaUrl", scope.schema_url.as_deref().unwrap_or(""));
             out.push('}');
-        }
+        });
         out.push(']');
         optional_string(out, "schemaUrl", resource.schema_url().unwrap_or(""));
         out.push('}');
