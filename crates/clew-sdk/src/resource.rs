@@ -297,11 +297,7 @@ impl ResourceDetector for EnvResourceDetector {
         if let Some(value) = env.get("OTEL_RESOURCE_ATTRIBUTES") {
             match parse_resource_attributes(&value) {
                 Ok(attrs) => resource = Resource::new(attrs),
-                Err(e) => diagnostics::report(Diagnostic::InvalidConfiguration {
-                    variable: "OTEL_RESOURCE_ATTRIBUTES".to_owned(),
-                    value,
-                    fallback: e.message,
-                }),
+                Err(e) => crate::env::invalid("OTEL_RESOURCE_ATTRIBUTES", &value, &e.message),
             }
         }
         if let Some(name) = env.get("OTEL_SERVICE_NAME") {
