@@ -112,6 +112,7 @@ pub struct Builder {
     otlp: Option<OtlpConfig>,
     extra_exporters: Vec<Box<dyn SpanExporter>>,
     shutdown_timeout: Duration,
+    #[cfg(all(unix, feature = "signal"))]
     signals: bool,
 }
 
@@ -137,6 +138,7 @@ pub fn builder() -> Builder {
         otlp: None,
         extra_exporters: Vec::new(),
         shutdown_timeout: Duration::from_secs(5),
+        #[cfg(all(unix, feature = "signal"))]
         signals: false,
     }
 }
@@ -323,9 +325,11 @@ impl Builder {
         Telemetry {
             guard: Some(provider.shutdown_guard(self.shutdown_timeout)),
             propagator: Some(self.propagator()),
-            signals: self.signals,
-            shutdown_timeout: self.shutdown_timeout,
             provider,
+            #[cfg(all(unix, feature = "signal"))]
+            signals: self.signals,
+            #[cfg(all(unix, feature = "signal"))]
+            shutdown_timeout: self.shutdown_timeout,
             #[cfg(all(unix, feature = "signal"))]
             signal_handle: None,
         }
@@ -363,7 +367,10 @@ pub struct Telemetry {
     provider: SdkTracerProvider,
     guard: Option<ShutdownGuard>,
     propagator: Option<Box<dyn TextMapPropagator>>,
+    /// The signal handler was asked for; it is installed with the provider.
+    #[cfg(all(unix, feature = "signal"))]
     signals: bool,
+    #[cfg(all(unix, feature = "signal"))]
     shutdown_timeout: Duration,
     #[cfg(all(unix, feature = "signal"))]
     signal_handle: Option<clew_sdk::shutdown::SignalHandle>,
@@ -404,7 +411,6 @@ impl Telemetry {
                 ))),
             }
         }
-        let _ = (self.signals, self.shutdown_timeout);
         Ok(())
     }
 
