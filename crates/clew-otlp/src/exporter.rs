@@ -395,9 +395,7 @@ impl SpanExporter for OtlpExporter {
             return Err(ExportError::Shutdown);
         }
         let timeout = timeout.min(self.config.timeout);
-        let deadline = Instant::now()
-            .checked_add(timeout)
-            .unwrap_or_else(|| Instant::now() + Duration::from_secs(86_400 * 365));
+        let deadline = clew_sdk::export::deadline_after(timeout);
         self.export_parts(resource, &batch, deadline)
     }
 

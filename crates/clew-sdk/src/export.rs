@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::fmt::{self, Write as _};
 use std::io::Write;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use clew_api::trace::{SpanId, TraceId};
 use clew_api::{Array, Status, Value};
@@ -183,6 +183,15 @@ pub trait SpanExporter: Send + Sync + fmt::Debug + 'static {
     fn max_concurrent_exports(&self) -> usize {
         1
     }
+}
+
+/// The instant `timeout` from now. An unbounded timeout (`Duration::MAX`,
+/// what `0` means in the `OTEL_*_TIMEOUT` variables) gives a year from now
+/// instead of overflowing.
+pub fn deadline_after(timeout: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(timeout)
+        .unwrap_or(now + Duration::from_secs(86_400 * 365))
 }
 
 /// Calls `exporter.export`, turning a panic in the exporter into a failed

@@ -16,7 +16,7 @@ use clew_api::Context;
 
 use crate::diagnostics::{self, Diagnostic};
 use crate::env::Env;
-use crate::export::{BufferPool, ExportError, SpanExporter};
+use crate::export::{deadline_after, BufferPool, ExportError, SpanExporter};
 use crate::resource::Resource;
 use crate::span::SpanData;
 
@@ -561,12 +561,6 @@ impl BatchSpanProcessor {
     }
 }
 
-fn deadline_after(timeout: Duration) -> Instant {
-    let now = Instant::now();
-    now.checked_add(timeout)
-        .unwrap_or(now + Duration::from_secs(86_400 * 365))
-}
-
 impl SpanProcessor for BatchSpanProcessor {
     fn on_end(&self, span: SpanData) {
         if !span.span_context.is_sampled() {
@@ -857,7 +851,7 @@ fn worker_loop(shared: &BatchShared) {
 
 fn batch_loop(shared: &BatchShared) {
     let config = shared.config;
-    let mut next_export = Instant::now() + config.scheduled_delay;
+    let mut next_export = deadline_after(config.scheduled_delay);
     let mut batches: Vec<Vec<SpanData>> = Vec::new();
     loop {
         let shutting_down = shared.shutdown.load(Ordering::Acquire);
@@ -894,7 +888,7 @@ fn batch_loop(shared: &BatchShared) {
             dispatch(shared, spans, &resource, export_timeout);
         }
         if partial {
-            next_export = Instant::now() + config.scheduled_delay;
+            next_export = deadline_after(config.scheduled_delay);
         }
         let finished = shutting_down && !still_waiting;
         if flushing || finished {

@@ -195,7 +195,7 @@ impl SdkTracerProvider {
         timeout: Duration,
         op: impl Fn(&dyn SpanProcessor, Duration) -> Result<(), ProcessorError>,
     ) -> Result<(), ShutdownError> {
-        let deadline = Instant::now() + timeout;
+        let deadline = crate::export::deadline_after(timeout);
         let errors: Vec<ProcessorError> = self
             .shared()
             .processors

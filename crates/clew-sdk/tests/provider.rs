@@ -385,3 +385,23 @@ fn suppressed_context_records_nothing() {
     let span = p.tracer("t").start_with_context("exporter-internal", &cx);
     assert!(!span.is_recording());
 }
+
+#[test]
+fn an_unbounded_timeout_waits_without_overflowing() {
+    // `Duration::MAX` is what `0` ("no limit") in the `OTEL_*_TIMEOUT`
+    // variables becomes; flush and shutdown must take it, not panic. So must
+    // the batch processor's thread as its schedule delay.
+    let exporter = clew_sdk::export::InMemoryExporter::new();
+    // The schedule delay too ("never on a timer").
+    let p = SdkTracerProvider::builder()
+        .with_env(Env::from_pairs([("X", "1")]))
+        .with_batch_exporter_config(
+            exporter.clone(),
+            clew_sdk::processor::BatchConfig::default().with_scheduled_delay(Duration::MAX),
+        )
+        .build();
+    p.tracer("t").start("x").end();
+    p.force_flush(Duration::MAX).unwrap();
+    assert_eq!(exporter.finished_spans().len(), 1);
+    p.shutdown(Duration::MAX).unwrap();
+}
