@@ -38,16 +38,24 @@ pub(crate) struct ProviderShared {
 }
 
 impl ProviderShared {
+    /// Hands an ended span's data to the processors, moving it out of
+    /// `data` (the clones for all but the last processor are read in place).
+    ///
+    /// # Safety
+    /// `data` must point to a valid `SpanData` that nothing else reads,
+    /// writes or drops afterwards.
     #[inline]
-    pub(crate) fn on_end(&self, data: SpanData) {
+    pub(crate) unsafe fn on_end(&self, data: *mut SpanData) {
+        // SAFETY (each `read`): the caller gives up `data`; each branch
+        // moves it out exactly once, straight into the call.
         match self.processors.as_slice() {
-            [] => {}
-            [only] => only.on_end(data),
+            [] => drop(unsafe { std::ptr::read(data) }),
+            [only] => only.on_end(unsafe { std::ptr::read(data) }),
             [rest @ .., last] => {
                 for p in rest {
-                    p.on_end(data.clone());
+                    p.on_end(unsafe { (*data).clone() });
                 }
-                last.on_end(data);
+                last.on_end(unsafe { std::ptr::read(data) });
             }
         }
     }
@@ -304,34 +312,36 @@ impl TracerProvider for SdkTracerProvider {
                 .collect()
         };
         let start_time = start.start_time.unwrap_or_else(SystemTime::now);
-        let span = SdkSpan::new_arc(context, shared, |span_context| SpanData {
-            span_context,
-            parent_span_id: if parent_sc.is_valid() {
-                parent_sc.span_id()
-            } else {
-                SpanId::INVALID
+        let span = SdkSpan::new_arc(
+            context,
+            shared,
+            |span_context| SpanData {
+                span_context,
+                parent_span_id: if parent_sc.is_valid() {
+                    parent_sc.span_id()
+                } else {
+                    SpanId::INVALID
+                },
+                parent_is_remote: parent_sc.is_remote(),
+                name: start.name,
+                kind: start.kind,
+                start_time,
+                end_time: start_time,
+                attributes,
+                dropped_attributes_count,
+                events: SpanEvents::default(),
+                dropped_events_count: 0,
+                dropped_links_count: (link_count - links.len()) as u32,
+                links,
+                status: clew_api::Status::Unset,
+                scope: Scope::intern(scope),
             },
-            parent_is_remote: parent_sc.is_remote(),
-            name: start.name,
-            kind: start.kind,
-            start_time,
-            end_time: start_time,
-            attributes,
-            dropped_attributes_count,
-            events: SpanEvents::default(),
-            dropped_events_count: 0,
-            dropped_links_count: (link_count - links.len()) as u32,
-            links,
-            status: clew_api::Status::Unset,
-            scope: Scope::intern(scope),
-        });
-        if !shared.processors.is_empty() {
-            span.on_start(|data| {
+            |data| {
                 for p in &shared.processors {
                     p.on_start(data, parent);
                 }
-            });
-        }
+            },
+        );
         Span::new(span)
     }
 }

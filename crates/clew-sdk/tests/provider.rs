@@ -405,3 +405,83 @@ fn an_unbounded_timeout_waits_without_overflowing() {
     assert_eq!(exporter.finished_spans().len(), 1);
     p.shutdown(Duration::MAX).unwrap();
 }
+
+/// Keeps what it is given; its `on_start` sets the attribute `key`.
+#[derive(Debug, Clone)]
+struct Keeper {
+    key: &'static str,
+    ended: std::sync::Arc<std::sync::Mutex<Vec<clew_sdk::SpanData>>>,
+}
+
+impl Keeper {
+    fn new(key: &'static str) -> Keeper {
+        Keeper {
+            key,
+            ended: Default::default(),
+        }
+    }
+}
+
+impl clew_sdk::processor::SpanProcessor for Keeper {
+    fn on_start(&self, span: &mut clew_sdk::SpanData, _parent: &Context) {
+        span.attributes.push(KeyValue::new(self.key, true));
+    }
+    fn on_end(&self, span: clew_sdk::SpanData) {
+        self.ended.lock().unwrap().push(span);
+    }
+    fn force_flush(&self, _: Duration) -> Result<(), clew_sdk::processor::ProcessorError> {
+        Ok(())
+    }
+    fn shutdown(&self, _: Duration) -> Result<(), clew_sdk::processor::ProcessorError> {
+        Ok(())
+    }
+}
+
+#[test]
+fn processors_change_the_span_at_start_and_receive_its_data_once() {
+    use std::sync::Arc;
+    let payload: Arc<str> = Arc::from("owned value");
+    let (first, last) = (Keeper::new("first"), Keeper::new("last"));
+    let exporter = InMemoryExporter::new();
+    let p = SdkTracerProvider::builder()
+        .with_env(Env::from_pairs([("X", "1")]))
+        .with_span_processor(first.clone())
+        .with_simple_exporter(exporter.clone())
+        .with_span_processor(last.clone())
+        .build();
+    let span = p
+        .tracer("t")
+        .span("op")
+        .with_attribute(KeyValue::new("payload", Arc::clone(&payload)))
+        .start();
+    let handle = span.handle();
+    assert!(handle.is_recording());
+    span.end();
+    assert!(!handle.is_recording(), "a handle sees the end");
+    handle.set_attribute(KeyValue::new("late", 1));
+    // Three processors: two get clones, the last the data itself.
+    let spans = [
+        first.ended.lock().unwrap().clone(),
+        exporter.finished_spans(),
+        last.ended.lock().unwrap().clone(),
+    ];
+    for got in &spans {
+        assert_eq!(got.len(), 1, "each processor sees the span once");
+        let s = &got[0];
+        assert_eq!(
+            s.attribute("payload").and_then(Value::as_str),
+            Some("owned value")
+        );
+        assert_eq!(s.attribute("first"), Some(&Value::Bool(true)));
+        assert_eq!(s.attribute("last"), Some(&Value::Bool(true)));
+        assert_eq!(s.attribute("late"), None, "set after the end: ignored");
+        assert_eq!(s.attributes.len(), 3);
+    }
+    // Every copy of the data is released exactly once.
+    drop(spans);
+    drop(handle);
+    first.ended.lock().unwrap().clear();
+    last.ended.lock().unwrap().clear();
+    exporter.reset();
+    assert_eq!(Arc::strong_count(&payload), 1);
+}
