@@ -135,16 +135,25 @@ pub(crate) fn set_attribute(
 /// or link): later duplicates replace earlier ones, extra entries are
 /// dropped. Returns how many were dropped. The list is left untouched when
 /// nothing needs to change, which is the common case.
+#[inline]
 pub(crate) fn limit_attributes(
     attributes: &mut Vec<KeyValue>,
     max: u32,
     length: Option<usize>,
 ) -> u32 {
+    // The common case, decided without a call: within the count, no length
+    // limit, no duplicate keys.
+    if length.is_none() && attributes.len() <= max as usize && !has_duplicate_keys(attributes) {
+        return 0;
+    }
+    limit_attributes_slow(attributes, max, length)
+}
+
+#[inline(never)]
+fn limit_attributes_slow(attributes: &mut Vec<KeyValue>, max: u32, length: Option<usize>) -> u32 {
     if attributes.len() <= max as usize && !has_duplicate_keys(attributes) {
-        if length.is_some() {
-            for kv in attributes.iter_mut() {
-                truncate_value(&mut kv.value, length);
-            }
+        for kv in attributes.iter_mut() {
+            truncate_value(&mut kv.value, length);
         }
         return 0;
     }
@@ -160,33 +169,30 @@ pub(crate) fn limit_attributes(
 }
 
 /// True when two attributes share a key.
-///
-/// Each key is reduced once to a fingerprint (length and last byte), so the
-/// pairwise pass compares integers; only equal fingerprints compare bytes.
+#[inline]
 fn has_duplicate_keys(attributes: &[KeyValue]) -> bool {
-    const SMALL: usize = 16;
-    let n = attributes.len();
-    if n < 2 {
-        return false;
-    }
-    if n > SMALL {
-        return attributes.iter().enumerate().any(|(i, a)| {
-            attributes[..i]
-                .iter()
-                .any(|b| same_key(b.key.as_str(), a.key.as_str()))
-        });
-    }
-    let mut prints = [0u64; SMALL];
-    for (print, kv) in prints.iter_mut().zip(attributes) {
+    attributes.len() >= 2 && has_duplicate_keys_among(attributes)
+}
+
+/// [`has_duplicate_keys`] for two or more attributes. One pass sets a bit
+/// per key, picked by the key's length and last byte (keys of the same
+/// length usually differ there); only when a bit is already set, which
+/// distinct keys rarely cause, are the keys compared pairwise.
+#[inline(never)]
+fn has_duplicate_keys_among(attributes: &[KeyValue]) -> bool {
+    let mut seen = 0u64;
+    for kv in attributes {
         let key = kv.key.as_str().as_bytes();
-        *print = ((key.len() as u64) << 8) | u64::from(key.last().copied().unwrap_or(0));
-    }
-    for i in 1..n {
-        for j in 0..i {
-            if prints[i] == prints[j] && attributes[i].key.as_str() == attributes[j].key.as_str() {
-                return true;
-            }
+        let last = u64::from(key.last().copied().unwrap_or(0));
+        let bit = 1u64 << (last.wrapping_add((key.len() as u64).wrapping_mul(7)) & 63);
+        if seen & bit != 0 {
+            return attributes.iter().enumerate().any(|(i, a)| {
+                attributes[..i]
+                    .iter()
+                    .any(|b| same_key(b.key.as_str(), a.key.as_str()))
+            });
         }
+        seen |= bit;
     }
     false
 }
@@ -250,6 +256,16 @@ mod tests {
             "same length and last byte"
         );
         assert!(has_duplicate_keys(&[kv("ab"), kv("cb"), kv("ab")]));
+        assert!(!has_duplicate_keys(&[]));
+        assert!(!has_duplicate_keys(&[kv("a")]));
+        let eight: Vec<KeyValue> = (0..8).map(|i| KeyValue::new(format!("k{i}"), i)).collect();
+        assert!(!has_duplicate_keys(&eight));
+        let mut dup = eight.clone();
+        dup[7] = KeyValue::new("k0", 0);
+        assert!(
+            has_duplicate_keys(&dup),
+            "last against first, at the small size"
+        );
         let many: Vec<KeyValue> = (0..20).map(|i| KeyValue::new(format!("k{i}"), i)).collect();
         assert!(!has_duplicate_keys(&many));
         let mut dup = many.clone();
