@@ -102,6 +102,7 @@ impl Context {
     /// Makes this the current context of this thread until the returned guard
     /// is dropped, which restores the previous one. Guards must be dropped in
     /// the reverse order of their creation, which scoping does naturally.
+    #[inline]
     pub fn attach(self) -> ContextGuard {
         let previous = replace_current(self);
         ContextGuard {
@@ -125,11 +126,13 @@ impl Context {
     }
 
     /// The active span, or a non-recording handle with an invalid context.
+    #[inline]
     pub fn span(&self) -> &SpanHandle {
         self.span.as_ref().unwrap_or(&NOOP_HANDLE)
     }
 
     /// The active span's context, invalid when there is none.
+    #[inline]
     pub fn span_context(&self) -> &SpanContext {
         match &self.span {
             Some(span) => span.span_context(),
@@ -143,6 +146,7 @@ impl Context {
     }
 
     /// This context with `span` active.
+    #[inline]
     pub fn with_span(&self, span: SpanHandle) -> Context {
         Context {
             span: Some(span),
@@ -246,6 +250,7 @@ impl fmt::Debug for ContextGuard {
 }
 
 impl Drop for ContextGuard {
+    #[inline]
     fn drop(&mut self) {
         if let Some(previous) = self.previous.take() {
             // The context being detached is dropped after the borrow ends,
@@ -257,6 +262,7 @@ impl Drop for ContextGuard {
 
 /// Makes `cx` current and returns the previous context, without a guard;
 /// `None` when the thread-local is unavailable.
+#[inline]
 pub(crate) fn replace_current(cx: Context) -> Option<Context> {
     CURRENT
         .try_with(|current| {

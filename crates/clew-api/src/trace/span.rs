@@ -75,6 +75,7 @@ impl SpanHandle {
     }
 
     /// The span's identity.
+    #[inline]
     pub fn span_context(&self) -> &SpanContext {
         match &self.inner {
             Inner::Invalid => &SpanContext::INVALID,

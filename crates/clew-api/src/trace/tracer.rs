@@ -124,6 +124,7 @@ impl Tracer {
         self.span(name).in_span_async(f)
     }
 
+    #[inline]
     fn start_from(&self, start: SpanStart, parent: &Context) -> Span {
         match self.provider() {
             None => Span::non_recording(parent.span_context().clone()),
@@ -213,11 +214,19 @@ impl<'a> SpanBuilder<'a> {
         }
     }
 
+    /// Starts the span and makes the context it will be active in. The
+    /// current context is read in place, not cloned.
     fn start_in_context(self) -> (Span, Context) {
-        let parent = self.parent.unwrap_or_else(Context::current);
-        let span = self.tracer.start_from(self.start, &parent);
-        let cx = parent.with_span(span.handle());
-        (span, cx)
+        let (tracer, start) = (self.tracer, self.start);
+        let start_in = move |parent: &Context| {
+            let span = tracer.start_from(start, parent);
+            let cx = parent.with_span(span.handle());
+            (span, cx)
+        };
+        match &self.parent {
+            Some(parent) => start_in(parent),
+            None => Context::map_current(start_in),
+        }
     }
 
     /// Runs `f` with the span active, then ends it.
