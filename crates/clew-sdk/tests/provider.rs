@@ -485,3 +485,43 @@ fn processors_change_the_span_at_start_and_receive_its_data_once() {
     exporter.reset();
     assert_eq!(Arc::strong_count(&payload), 1);
 }
+
+#[test]
+fn writes_racing_the_end_from_other_threads_are_kept_or_ignored_whole() {
+    let exporter = InMemoryExporter::new();
+    let p = provider(&exporter);
+    let tracer = p.tracer("t");
+    for round in 0..200 {
+        let span = tracer.start("raced");
+        let handle = span.handle();
+        let writers: Vec<_> = (0..3)
+            .map(|w| {
+                let handle = handle.clone();
+                std::thread::spawn(move || {
+                    for i in 0..20 {
+                        handle.set_attribute(KeyValue::new(format!("w{w}.{i}"), i));
+                        handle.add_event("tick", vec![KeyValue::new("i", i)]);
+                    }
+                })
+            })
+            .collect();
+        span.end();
+        for w in writers {
+            w.join().unwrap();
+        }
+        assert!(!handle.is_recording());
+        let spans = exporter.finished_spans();
+        assert_eq!(spans.len(), round + 1, "ended exactly once");
+        let s = spans.last().unwrap();
+        // Whatever landed before the end is whole: an event's attribute
+        // and every attribute value are intact.
+        assert!(s
+            .events
+            .iter()
+            .all(|e| e.name == "tick" && e.attributes.len() == 1));
+        assert!(s
+            .attributes
+            .iter()
+            .all(|kv| matches!(kv.value, Value::I64(0..=19))));
+    }
+}
