@@ -82,20 +82,21 @@ impl Context {
     /// nothing) rather than panicking.
     #[inline]
     pub fn map_current<R>(f: impl FnOnce(&Context) -> R) -> R {
-        let mut slot = Some(f);
-        let result = CURRENT.try_with(|current| {
-            let current = current.try_borrow().ok()?;
-            let f = slot.take()?;
-            Some(f(&current))
-        });
-        if let Ok(Some(result)) = result {
-            return result;
-        }
-        // The thread-local is gone (thread teardown) or, impossibly, mutably
-        // borrowed: behave as if the current context were empty.
-        match slot.take() {
-            Some(f) => f(&EMPTY_CONTEXT),
-            None => unreachable!("closure consumed without a result"),
+        // Only the cell's address leaves `try_with`, so `f` is not moved
+        // into (and back out of) an `Option` on every call: a span start's
+        // closure carries the whole `SpanStart`.
+        let cell = CURRENT.try_with(|current| current as *const RefCell<Context>);
+        // SAFETY: a thread-local lives until its thread's teardown destroys
+        // it; `try_with` succeeded, so it has not been destroyed, and nothing
+        // on this thread can destroy it while `f` (or this function) runs.
+        let borrowed = cell
+            .ok()
+            .and_then(|cell| unsafe { &*cell }.try_borrow().ok());
+        match borrowed {
+            Some(current) => f(&current),
+            // The thread-local is gone (thread teardown) or, impossibly,
+            // mutably borrowed: behave as if the current context were empty.
+            None => f(&EMPTY_CONTEXT),
         }
     }
 

@@ -382,3 +382,55 @@ fn attaching_inside_map_current_does_not_panic() {
     });
     assert!(Context::current().get::<Marker>().is_none());
 }
+
+/// A thread-local whose destructor starts a span, as a library's
+/// thread-local buffer flushing on thread exit might.
+struct StartsASpanOnDrop(clew_api::Tracer, &'static str);
+
+impl Drop for StartsASpanOnDrop {
+    fn drop(&mut self) {
+        let parent_valid = Context::map_current(|cx| cx.span_context().is_valid());
+        let span = self.0.start(self.1);
+        span.set_attribute(KeyValue::new("parent_valid", parent_valid));
+    }
+}
+
+thread_local! {
+    static PROBE: std::cell::RefCell<Option<StartsASpanOnDrop>> = const { std::cell::RefCell::new(None) };
+}
+
+#[test]
+fn spans_start_from_thread_local_destructors_during_thread_teardown() {
+    let rec = Recorder::new();
+    // Both orders: the probe registered after the current context's
+    // thread-local (destroyed first or last, depending on the platform's
+    // order) and before it.
+    for (name, probe_first) in [
+        ("probe-after-context", false),
+        ("probe-before-context", true),
+    ] {
+        let tracer = rec.tracer("teardown");
+        std::thread::spawn(move || {
+            let install = || {
+                PROBE.with(|p| *p.borrow_mut() = Some(StartsASpanOnDrop(tracer.clone(), name)));
+            };
+            if probe_first {
+                install();
+            }
+            let outer = tracer.start("outer");
+            // Left attached when the thread ends: the guard is never dropped.
+            std::mem::forget(Context::current().with_span(outer.handle()).attach());
+            if !probe_first {
+                install();
+            }
+            drop(outer);
+        })
+        .join()
+        .expect("no panic in thread-local destructors");
+        let span = rec.get(name);
+        assert!(
+            span.attr("parent_valid").is_some(),
+            "{name}: recorded whole"
+        );
+    }
+}
