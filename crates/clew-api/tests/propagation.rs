@@ -8,8 +8,8 @@ use std::collections::HashMap;
 use clew_api::baggage::{BaggageEntry, BaggageMetadata};
 use clew_api::propagation::{
     parse_traceparent, B3Encoding, B3Propagator, BaggagePropagator, CompositePropagator,
-    EnvCarrier, Extractor, JaegerPropagator, TextMapPropagator, TraceContextPropagator,
-    W3CPropagator, MAX_BAGGAGE_BYTES,
+    EnvCarrier, JaegerPropagator, TextMapPropagator, TraceContextPropagator, W3CPropagator,
+    MAX_BAGGAGE_BYTES,
 };
 use clew_api::trace::{SpanContext, SpanId, TraceFlags, TraceId, TraceState};
 use clew_api::{Baggage, Context};
@@ -545,7 +545,7 @@ fn http_header_map_carrier() {
     let cx = W3CPropagator.extract_with_context(&Context::new(), &headers);
     assert_eq!(cx.span_context().trace_state().header(), "a=1,b=2");
     assert_eq!(cx.baggage().len(), 2);
-    assert!(Extractor::keys(&headers).contains(&"traceparent"));
+    assert!(clew_api::propagation::Extractor::keys(&headers).contains(&"traceparent"));
     // Two traceparent headers: rejected together.
     headers.append(
         "traceparent",
