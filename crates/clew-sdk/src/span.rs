@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 use std::cell::RefCell;
 use std::fmt;
-use std::mem::ManuallyDrop;
+use std::mem::MaybeUninit;
 use std::ops::Deref;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::SystemTime;
@@ -143,20 +143,46 @@ pub(crate) struct SdkSpan {
     provider: &'static ProviderShared,
 }
 
-/// A span's data and whether it has been moved out.
+/// How many ended span allocations a thread keeps for reuse.
+const SPARE_SPANS: usize = 16;
+
+thread_local! {
+    /// Ended spans' allocations, for this thread's next spans.
+    static SPARE: RefCell<Vec<Arc<SdkSpan>>> = const { RefCell::new(Vec::new()) };
+}
+
+#[inline]
+fn take_spare() -> Option<Arc<SdkSpan>> {
+    SPARE
+        .try_with(|spare| spare.try_borrow_mut().ok()?.pop())
+        .ok()
+        .flatten()
+}
+
+/// A span's data, initialised exactly while `ended` is false.
 struct Live {
-    /// Set, under the lock, when `data` is moved out at end; nothing reads
-    /// `data` afterwards and [`SdkSpan`]'s `Drop` does not drop it.
+    /// Set, under the lock, when `data` is moved out at end (and while a
+    /// spare allocation waits for its next span); nothing reads `data`
+    /// then, and [`SdkSpan`]'s `Drop` does not drop it.
     ended: bool,
-    data: ManuallyDrop<SpanData>,
+    data: MaybeUninit<SpanData>,
+}
+
+impl Live {
+    /// The data of a span that has not ended.
+    #[inline]
+    fn data(&mut self) -> Option<&mut SpanData> {
+        // SAFETY: `data` is initialised while `ended` is false.
+        (!self.ended).then(|| unsafe { self.data.assume_init_mut() })
+    }
 }
 
 impl Drop for SdkSpan {
     fn drop(&mut self) {
         let live = self.live.get_mut().unwrap_or_else(PoisonError::into_inner);
         if !live.ended {
-            // SAFETY: `ended` is false, so `data` was never moved out.
-            unsafe { ManuallyDrop::drop(&mut live.data) }
+            // SAFETY: `ended` is false, so `data` is initialised.
+            unsafe { live.data.assume_init_drop() }
         }
     }
 }
@@ -172,7 +198,8 @@ impl fmt::Debug for SdkSpan {
 impl SdkSpan {
     /// Builds the span in place: `data` is written once, into the
     /// allocation, and `on_start` runs on it before anyone else can see it
-    /// (so without taking the lock).
+    /// (so without taking the lock). The allocation is a spare one of this
+    /// thread's when there is one (see [`SdkSpan::recycle`]).
     #[inline]
     pub(crate) fn new_arc(
         context: SpanContext,
@@ -180,23 +207,50 @@ impl SdkSpan {
         data: impl FnOnce(SpanContext) -> SpanData,
         on_start: impl FnOnce(&mut SpanData),
     ) -> Arc<SdkSpan> {
-        let mut arc = Arc::<SdkSpan>::new_uninit();
-        let Some(slot) = Arc::get_mut(&mut arc) else {
-            // A new `Arc` has no other reference; this cannot happen.
-            unreachable!("a new Arc is unique")
-        };
-        let span = slot.write(SdkSpan {
-            live: Mutex::new(Live {
-                ended: false,
-                data: ManuallyDrop::new(data(context.clone())),
+        let mut arc = match take_spare() {
+            Some(spare) => spare,
+            None => Arc::new(SdkSpan {
+                live: Mutex::new(Live {
+                    ended: true,
+                    data: MaybeUninit::uninit(),
+                }),
+                context: SpanContext::INVALID,
+                provider,
             }),
-            context,
-            provider,
-        });
+        };
+        let Some(span) = Arc::get_mut(&mut arc) else {
+            // A new `Arc` has no other reference, and a spare one had none
+            // when it was kept (nothing could have made one since).
+            unreachable!("a new or spare span is unique")
+        };
         let live = span.live.get_mut().unwrap_or_else(PoisonError::into_inner);
-        on_start(&mut live.data);
-        // SAFETY: `slot.write` initialised it.
-        unsafe { arc.assume_init() }
+        // Written in place; `ended` is true, so there is no old data to drop.
+        live.data.write(data(context.clone()));
+        live.ended = false;
+        // SAFETY: just written.
+        on_start(unsafe { live.data.assume_init_mut() });
+        span.context = context;
+        span.provider = provider;
+        arc
+    }
+
+    /// Keeps an ended span's allocation for this thread's next span, when
+    /// nothing else refers to it (the common case: no handle outlived the
+    /// span): the next `start_span` reuses it instead of a `malloc`/`free`
+    /// pair.
+    #[inline]
+    fn recycle(arc: Arc<SdkSpan>) {
+        // Only this reference exists and no `Weak`, so nothing can make
+        // another one meanwhile; `new_arc` checks again with `get_mut`.
+        if Arc::strong_count(&arc) == 1 && Arc::weak_count(&arc) == 0 {
+            let _ = SPARE.try_with(|spare| {
+                if let Ok(mut spare) = spare.try_borrow_mut() {
+                    if spare.len() < SPARE_SPANS {
+                        spare.push(arc);
+                    }
+                }
+            });
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, Live> {
@@ -206,9 +260,8 @@ impl SdkSpan {
     /// Runs `f` on the data unless the span has ended.
     #[inline]
     fn with(&self, f: impl FnOnce(&mut SpanData, &ProviderShared)) {
-        let mut live = self.lock();
-        if !live.ended {
-            f(&mut live.data, self.provider);
+        if let Some(data) = self.lock().data() {
+            f(data, self.provider);
         }
     }
 }
@@ -361,15 +414,19 @@ impl SpanBackend for SdkSpan {
         self.with(|data, _| data.name = name)
     }
 
+    fn end_owned(self: Arc<Self>, timestamp: Option<SystemTime>) {
+        self.end(timestamp);
+        SdkSpan::recycle(self);
+    }
+
     fn end(&self, timestamp: Option<SystemTime>) {
         let data: *mut SpanData = {
             let mut live = self.lock();
-            if live.ended {
-                return;
-            }
-            live.data.end_time = timestamp.unwrap_or_else(SystemTime::now);
+            let Some(data) = live.data() else { return };
+            data.end_time = timestamp.unwrap_or_else(SystemTime::now);
+            let data: *mut SpanData = data;
             live.ended = true;
-            &mut *live.data
+            data
         };
         // SAFETY: `ended` was set under the lock, so from here on nothing
         // else reads or writes `data` (`with` checks the flag, `Drop` skips

@@ -525,3 +525,44 @@ fn writes_racing_the_end_from_other_threads_are_kept_or_ignored_whole() {
             .all(|kv| matches!(kv.value, Value::I64(0..=19))));
     }
 }
+
+#[test]
+fn span_allocations_reused_by_later_spans_carry_nothing_over() {
+    let exporter = InMemoryExporter::new();
+    let p = provider(&exporter);
+    let tracer = p.tracer("t");
+    // A handle outliving its span keeps that span's identity: its
+    // allocation is not reused while referenced.
+    let held = tracer.start("held");
+    let handle = held.handle();
+    let held_context = handle.span_context().clone();
+    held.end();
+    for i in 0..100 {
+        let span = tracer
+            .span("busy")
+            .with_attributes([KeyValue::new("i", i)])
+            .start();
+        span.add_event("e", vec![]);
+        span.set_status(Status::error("bad"));
+    }
+    assert!(!handle.is_recording());
+    assert_eq!(handle.span_context(), &held_context);
+    handle.set_attribute(KeyValue::new("late", true));
+    // A span started on a reused allocation starts empty.
+    tracer.start("plain").end();
+    let plain = exporter.span("plain").unwrap();
+    assert!(plain.attributes.is_empty());
+    assert!(plain.events.is_empty());
+    assert_eq!(plain.status, Status::Unset);
+    assert!(exporter.span("held").unwrap().attribute("late").is_none());
+    // Threads keep spare allocations until they exit.
+    let tracer2 = tracer.clone();
+    std::thread::spawn(move || {
+        for _ in 0..50 {
+            tracer2.start("on a thread").end();
+        }
+    })
+    .join()
+    .unwrap();
+    assert_eq!(exporter.finished_spans().len(), 1 + 100 + 1 + 50);
+}
