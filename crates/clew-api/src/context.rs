@@ -85,13 +85,7 @@ impl Context {
         // Only the cell's address leaves `try_with`, so `f` is not moved
         // into (and back out of) an `Option` on every call: a span start's
         // closure carries the whole `SpanStart`.
-        let cell = CURRENT.try_with(|current| current as *const RefCell<Context>);
-        // SAFETY: a thread-local lives until its thread's teardown destroys
-        // it; `try_with` succeeded, so it has not been destroyed, and nothing
-        // on this thread can destroy it while `f` (or this function) runs.
-        let borrowed = cell
-            .ok()
-            .and_then(|cell| unsafe { &*cell }.try_borrow().ok());
+        let borrowed = current_cell().and_then(|cell| cell.try_borrow().ok());
         match borrowed {
             Some(current) => f(&current),
             // The thread-local is gone (thread teardown) or, impossibly,
@@ -265,29 +259,40 @@ impl Drop for ContextGuard {
 /// `None` when the thread-local is unavailable.
 #[inline]
 pub(crate) fn replace_current(cx: Context) -> Option<Context> {
-    CURRENT
-        .try_with(|current| {
-            let mut current = current.try_borrow_mut().ok()?;
-            note_span(&cx);
-            Some(std::mem::replace(&mut *current, cx))
-        })
-        .ok()
-        .flatten()
+    let mut current = current_cell()?.try_borrow_mut().ok()?;
+    note_span(&cx);
+    Some(std::mem::replace(&mut *current, cx))
+}
+
+/// This thread's current-context cell, unless thread teardown destroyed it.
+///
+/// Only the cell's address leaves `try_with`, so callers' values are not
+/// moved into (and back out of) its closure: `map_current` carries a span
+/// start's whole `SpanStart`, `replace_current` a context.
+#[inline]
+fn current_cell<'a>() -> Option<&'a RefCell<Context>> {
+    let cell = CURRENT
+        .try_with(|current| current as *const RefCell<Context>)
+        .ok()?;
+    // SAFETY: a thread-local lives until its thread's teardown destroys it;
+    // `try_with` succeeded, so it has not been destroyed, and nothing on
+    // this thread can destroy it while the caller, on this thread, uses it
+    // (the callers keep the reference within one call, never across a
+    // thread's end).
+    Some(unsafe { &*cell })
 }
 
 /// Swaps `cx` with this thread's current context; returns false when the
 /// thread-local is unavailable.
 fn swap_current(cx: &mut Context) -> bool {
-    CURRENT
-        .try_with(|current| match current.try_borrow_mut() {
-            Ok(mut current) => {
-                std::mem::swap(&mut *current, cx);
-                note_span(&current);
-                true
-            }
-            Err(_) => false,
-        })
-        .unwrap_or(false)
+    match current_cell().map(RefCell::try_borrow_mut) {
+        Some(Ok(mut current)) => {
+            std::mem::swap(&mut *current, cx);
+            note_span(&current);
+            true
+        }
+        _ => false,
+    }
 }
 
 /// Swaps the context back when a poll ends, even by unwinding.
