@@ -131,8 +131,9 @@ impl SpanData {
 
 /// The SDK's recording span: the data under a mutex until the span ends,
 /// then moved out, on the ending thread, to the provider's processors. (The
-/// allocation is freed by the thread that made it, which keeps the memory
-/// allocator fast; only the span's own data travels to the export thread.)
+/// allocation stays with the ending thread, which keeps it for its next
+/// span or frees it; only the span's own data travels to the export
+/// thread.)
 ///
 /// The data is written once, straight into the allocation, and moved once,
 /// out of it, when the span ends: a `SpanData` is a few hundred bytes, and
