@@ -169,13 +169,16 @@ struct Live {
     data: MaybeUninit<SpanData>,
 }
 
-impl Live {
-    /// The data of a span that has not ended.
-    #[inline]
-    fn data(&mut self) -> Option<&mut SpanData> {
-        // SAFETY: `data` is initialised while `ended` is false.
-        (!self.ended).then(|| unsafe { self.data.assume_init_mut() })
+/// The data of a span that has not ended, through its lock. `ended` is
+/// read through a shared borrow first: once it is set, the ending thread
+/// may be reading `data` after the unlock, so no `&mut Live` may be made.
+#[inline]
+fn live_data<'a>(live: &'a mut MutexGuard<'_, Live>) -> Option<&'a mut SpanData> {
+    if live.ended {
+        return None;
     }
+    // SAFETY: `data` is initialised while `ended` is false.
+    Some(unsafe { live.data.assume_init_mut() })
 }
 
 impl Drop for SdkSpan {
@@ -261,7 +264,7 @@ impl SdkSpan {
     /// Runs `f` on the data unless the span has ended.
     #[inline]
     fn with(&self, f: impl FnOnce(&mut SpanData, &ProviderShared)) {
-        if let Some(data) = self.lock().data() {
+        if let Some(data) = live_data(&mut self.lock()) {
             f(data, self.provider);
         }
     }
@@ -423,16 +426,19 @@ impl SpanBackend for SdkSpan {
     fn end(&self, timestamp: Option<SystemTime>) {
         let data: *mut SpanData = {
             let mut live = self.lock();
-            let Some(data) = live.data() else { return };
+            let Some(data) = live_data(&mut live) else {
+                return;
+            };
             data.end_time = timestamp.unwrap_or_else(SystemTime::now);
-            let data: *mut SpanData = data;
             live.ended = true;
-            data
+            // Taken last: no `&mut Live` is made after it.
+            live.data.as_mut_ptr()
         };
-        // SAFETY: `ended` was set under the lock, so from here on nothing
-        // else reads or writes `data` (`with` checks the flag, `Drop` skips
-        // it) and the allocation outlives `&self`. The provider moves it
-        // straight into the processor's call: its only copy.
+        // SAFETY: `data` was initialised (the span had not ended) and
+        // `ended` was set under the lock, so from here on nothing else reads
+        // or writes it (`live_data` checks the flag through a shared borrow,
+        // `Drop` skips it) and the allocation outlives `&self`. The provider
+        // moves it straight into the processor's call: its only copy.
         unsafe { self.provider.on_end(data) };
     }
 }
