@@ -7,7 +7,7 @@
 //! elsewhere with [`set_handler`].
 
 use std::fmt;
-use std::sync::{Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 /// Something the SDK reports about itself.
@@ -107,7 +107,7 @@ impl fmt::Display for Diagnostic {
     }
 }
 
-type Handler = Box<dyn Fn(&Diagnostic) + Send + Sync>;
+type Handler = Arc<dyn Fn(&Diagnostic) + Send + Sync>;
 
 struct Channel {
     handler: Option<Handler>,
@@ -128,12 +128,13 @@ fn channel() -> &'static Mutex<Channel> {
 }
 
 /// Routes diagnostics to `handler` instead of standard error. The handler
-/// must not create spans.
+/// must not create spans; it runs outside the channel's lock, so it may
+/// report diagnostics itself.
 pub fn set_handler(handler: impl Fn(&Diagnostic) + Send + Sync + 'static) {
     channel()
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
-        .handler = Some(Box::new(handler));
+        .handler = Some(Arc::new(handler));
 }
 
 /// Sets how often each kind of message may be delivered (default 10 s; zero
@@ -164,7 +165,11 @@ pub fn report(diagnostic: Diagnostic) {
             0
         }
     };
-    match &ch.handler {
+    // The handler runs after the lock is released: a handler that reports
+    // a diagnostic itself (or sets another handler) must not deadlock.
+    let handler = ch.handler.clone();
+    drop(ch);
+    match handler {
         Some(handler) => handler(&diagnostic),
         None => {
             #[allow(clippy::print_stderr)] // reason: the default destination of diagnostics

@@ -13,8 +13,14 @@ use clew_sdk::processor::BatchConfig;
 use clew_sdk::SdkTracerProvider;
 use common::FlakyExporter;
 
+/// The handler is process-wide: tests that set it take turns.
+static HANDLER: Mutex<()> = Mutex::new(());
+
 #[test]
 fn invalid_values_name_their_variable_and_fall_back() {
+    let _turn = HANDLER
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let seen: Arc<Mutex<Vec<Diagnostic>>> = Arc::default();
     let sink = seen.clone();
     diagnostics::set_rate_limit(Duration::ZERO);
@@ -77,4 +83,30 @@ fn invalid_values_name_their_variable_and_fall_back() {
         seen.iter().all(|d| !d.to_string().ends_with('.')),
         "messages have no trailing period"
     );
+}
+
+#[test]
+fn a_handler_that_reports_a_diagnostic_itself_does_not_deadlock() {
+    let _turn = HANDLER
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+    let sink = seen.clone();
+    diagnostics::set_rate_limit(Duration::ZERO);
+    diagnostics::set_handler(move |d| {
+        sink.lock().unwrap().push(d.to_string());
+        if d.to_string() == "outer" {
+            diagnostics::report(Diagnostic::Other("inner".into()));
+        }
+    });
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        diagnostics::report(Diagnostic::Other("outer".into()));
+        let _ = done.send(());
+    });
+    assert!(
+        finished.recv_timeout(Duration::from_secs(5)).is_ok(),
+        "report deadlocked in a re-entrant handler"
+    );
+    assert_eq!(*seen.lock().unwrap(), ["outer", "inner"]);
 }
