@@ -7,7 +7,7 @@
 //! elsewhere with [`set_handler`].
 
 use std::fmt;
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 /// Something the SDK reports about itself.
@@ -131,23 +131,20 @@ fn channel() -> &'static Mutex<Channel> {
 /// must not create spans; it runs outside the channel's lock, so it may
 /// report diagnostics itself.
 pub fn set_handler(handler: impl Fn(&Diagnostic) + Send + Sync + 'static) {
-    channel()
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .handler = Some(Arc::new(handler));
+    crate::lock(channel()).handler = Some(Arc::new(handler));
 }
 
 /// Sets how often each kind of message may be delivered (default 10 s; zero
 /// delivers every message).
 pub fn set_rate_limit(interval: Duration) {
-    let mut ch = channel().lock().unwrap_or_else(PoisonError::into_inner);
+    let mut ch = crate::lock(channel());
     ch.interval = interval;
     ch.last.clear();
 }
 
 /// Reports a diagnostic, subject to the rate limit.
 pub fn report(diagnostic: Diagnostic) {
-    let mut ch = channel().lock().unwrap_or_else(PoisonError::into_inner);
+    let mut ch = crate::lock(channel());
     let now = Instant::now();
     let kind = diagnostic.kind();
     let interval = ch.interval;

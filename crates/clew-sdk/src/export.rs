@@ -4,12 +4,13 @@
 use std::collections::HashMap;
 use std::fmt::{self, Write as _};
 use std::io::Write;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use clew_api::trace::{SpanId, TraceId};
 use clew_api::{Array, Status, Value};
 
+use crate::lock;
 use crate::resource::Resource;
 use crate::span::SpanData;
 
@@ -71,11 +72,7 @@ impl BufferPool {
     /// with their exported spans in them; they are dropped here, by the
     /// caller (a producer thread), not by the export thread.
     pub(crate) fn take(&self, capacity: usize) -> Vec<SpanData> {
-        let pooled = self
-            .free
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .pop();
+        let pooled = lock(&self.free).pop();
         match pooled {
             Some(mut buffer) => {
                 buffer.clear();
@@ -87,13 +84,12 @@ impl BufferPool {
 
     /// Drops every pooled buffer and the spans left in them.
     pub(crate) fn clear(&self) {
-        let buffers =
-            std::mem::take(&mut *self.free.lock().unwrap_or_else(PoisonError::into_inner));
+        let buffers = std::mem::take(&mut *lock(&self.free));
         drop(buffers);
     }
 
     fn put(&self, buffer: Vec<SpanData>) {
-        let mut free = self.free.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut free = lock(&self.free);
         // A few spare buffers cover the queue; more would only hold memory.
         if free.len() < 4 {
             free.push(buffer);
@@ -264,7 +260,7 @@ impl InMemoryExporter {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, InMemory> {
-        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+        lock(&self.inner)
     }
 
     /// Every span exported so far.
@@ -384,7 +380,7 @@ impl ConsoleExporter {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, ConsoleState> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        lock(&self.state)
     }
 }
 

@@ -8,7 +8,7 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -17,6 +17,7 @@ use clew_api::Context;
 use crate::diagnostics::{self, Diagnostic};
 use crate::env::Env;
 use crate::export::{deadline_after, BufferPool, ExportError, SpanExporter};
+use crate::lock;
 use crate::resource::Resource;
 use crate::span::SpanData;
 
@@ -106,10 +107,6 @@ pub trait SpanProcessor: Send + Sync + fmt::Debug + 'static {
     fn stats(&self) -> Option<ProcessorStats> {
         None
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Exports each sampled span when it ends, on the ending thread, one export

@@ -258,7 +258,7 @@ impl SdkSpan {
     }
 
     fn lock(&self) -> MutexGuard<'_, Live> {
-        self.live.lock().unwrap_or_else(PoisonError::into_inner)
+        crate::lock(&self.live)
     }
 
     /// Runs `f` on the data unless the span has ended.
@@ -302,7 +302,7 @@ impl Scope {
     #[cold]
     fn intern_slow(scope: &InstrumentationScope) -> Scope {
         static REGISTRY: Mutex<Vec<&'static InstrumentationScope>> = Mutex::new(Vec::new());
-        let mut registry = REGISTRY.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut registry = crate::lock(&REGISTRY);
         if let Some(found) = registry.iter().find(|s| ***s == *scope) {
             return Scope(found);
         }
