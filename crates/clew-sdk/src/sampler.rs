@@ -139,11 +139,7 @@ pub struct TraceIdRatioBased {
 impl TraceIdRatioBased {
     /// A sampler for `ratio` in `[0, 1]` (clamped).
     pub fn new(ratio: f64) -> TraceIdRatioBased {
-        let ratio = if ratio.is_nan() {
-            0.0
-        } else {
-            ratio.clamp(0.0, 1.0)
-        };
+        let ratio = unit_interval(ratio);
         // Compare the trace id's low 63 bits against ratio × 2^63.
         let bound = (ratio * (1u64 << 63) as f64) as u64;
         TraceIdRatioBased { ratio, bound }
@@ -181,11 +177,7 @@ const MAX_RANDOMNESS: u64 = 1 << 56;
 impl ProbabilitySampler {
     /// A sampler for `probability` in `[0, 1]` (clamped).
     pub fn new(probability: f64) -> ProbabilitySampler {
-        let probability = if probability.is_nan() {
-            0.0
-        } else {
-            probability.clamp(0.0, 1.0)
-        };
+        let probability = unit_interval(probability);
         let threshold = ((1.0 - probability) * MAX_RANDOMNESS as f64).round() as u64;
         ProbabilitySampler {
             probability,
@@ -208,6 +200,15 @@ fn encode_threshold(threshold: u64) -> String {
     hex.trim_end_matches('0').to_owned()
 }
 
+/// `x` clamped to `[0, 1]`; NaN is 0.
+fn unit_interval(x: f64) -> f64 {
+    if x.is_nan() {
+        0.0
+    } else {
+        x.clamp(0.0, 1.0)
+    }
+}
+
 /// The OpenTelemetry trace-state member (`ot=...`) as sub-keys.
 fn ot_subkeys(ts: &TraceState) -> Vec<(String, String)> {
     ts.get("ot")
@@ -220,8 +221,10 @@ fn ot_subkeys(ts: &TraceState) -> Vec<(String, String)> {
         .unwrap_or_default()
 }
 
-fn randomness(trace_id: TraceId, ts: &TraceState) -> u64 {
-    ot_subkeys(ts)
+/// The trace's randomness: the `rv` sub-key of `ot` when valid, else the
+/// trace id's low 56 bits.
+fn randomness(trace_id: TraceId, subkeys: &[(String, String)]) -> u64 {
+    subkeys
         .iter()
         .find(|(k, _)| k == "rv")
         .and_then(|(_, v)| {
@@ -235,12 +238,10 @@ fn randomness(trace_id: TraceId, ts: &TraceState) -> u64 {
 impl Sampler for ProbabilitySampler {
     fn should_sample(&self, p: &SamplingParameters<'_>) -> SamplingResult {
         let parent_ts = p.parent.span_context().trace_state();
+        let mut subkeys = ot_subkeys(parent_ts);
         let sampled =
-            self.threshold < MAX_RANDOMNESS && randomness(p.trace_id, parent_ts) >= self.threshold;
-        let mut subkeys: Vec<(String, String)> = ot_subkeys(parent_ts)
-            .into_iter()
-            .filter(|(k, _)| k != "th")
-            .collect();
+            self.threshold < MAX_RANDOMNESS && randomness(p.trace_id, &subkeys) >= self.threshold;
+        subkeys.retain(|(k, _)| k != "th");
         if sampled {
             subkeys.insert(0, ("th".into(), encode_threshold(self.threshold)));
         }
