@@ -351,7 +351,7 @@ impl Builder {
         let (exporters, failure) = self.exporters();
         if let Some(e) = failure {
             diagnostics::report(Diagnostic::Other(format!(
-                "clew: {e}; spans will not be exported"
+                "{e}; spans will not be exported"
             )));
         }
         let mut telemetry = self.pipeline(exporters);
@@ -389,8 +389,7 @@ impl Telemetry {
         if let Some(propagator) = self.propagator.take() {
             if clew_api::global::set_text_map_propagator(propagator).is_err() {
                 diagnostics::report(Diagnostic::Other(
-                    "clew: a propagator was already installed; OTEL_PROPAGATORS is not applied"
-                        .into(),
+                    "a propagator was already installed; OTEL_PROPAGATORS is not applied".into(),
                 ));
             }
         }
@@ -399,7 +398,7 @@ impl Telemetry {
                 return Err(InitError::AlreadyInstalled);
             }
             diagnostics::report(Diagnostic::Other(
-                "clew: a tracer provider was already installed; it stays in use".into(),
+                "a tracer provider was already installed; it stays in use".into(),
             ));
         }
         #[cfg(all(unix, feature = "signal"))]
@@ -407,7 +406,7 @@ impl Telemetry {
             match clew_sdk::shutdown::on_signal(self.provider.clone(), self.shutdown_timeout) {
                 Ok(handle) => self.signal_handle = Some(handle),
                 Err(e) => diagnostics::report(Diagnostic::Other(format!(
-                    "clew: cannot install the signal handler: {e}"
+                    "cannot install the signal handler: {e}"
                 ))),
             }
         }

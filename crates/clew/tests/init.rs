@@ -170,6 +170,10 @@ fn unusable_otlp_configuration_is_an_error_for_try_init_and_a_diagnostic_for_ini
     // still flows) and says why nothing is exported.
     let telemetry = clew::builder().with_env(grpc.clone()).init();
     assert!(diagnosed("OTEL_EXPORTER_OTLP_CERTIFICATE"));
+    assert!(
+        !diagnosed("clew:"),
+        "the diagnostics channel prefixes its output itself"
+    );
     let span_id = clew::api::global::tracer("t").in_span("s", |s| s.span_context().span_id());
     assert!(span_id.is_valid());
     let again = clew::builder()
