@@ -37,20 +37,66 @@ fn seed() -> u64 {
     hasher.finish() | 1
 }
 
-#[inline]
-fn next_u64() -> u64 {
+/// One wyrand step.
+#[inline(always)]
+fn step(s: &mut u64) -> u64 {
+    *s = s.wrapping_add(0xa076_1d64_78bd_642f);
+    let t = u128::from(*s) * u128::from(*s ^ 0xe703_7ed1_a0b4_28db);
+    (t >> 64) as u64 ^ t as u64
+}
+
+/// Runs `f` on this thread's generator state (seeded on first use; a
+/// fresh seed per call while the thread is being torn down).
+#[inline(always)]
+fn with_state<R>(f: impl Fn(&mut u64) -> R) -> R {
     STATE
         .try_with(|state| {
             let mut s = state.get();
             if s == 0 {
                 s = seed();
             }
-            s = s.wrapping_add(0xa076_1d64_78bd_642f);
+            let r = f(&mut s);
             state.set(s);
-            let t = u128::from(s) * u128::from(s ^ 0xe703_7ed1_a0b4_28db);
-            (t >> 64) as u64 ^ t as u64
+            r
         })
-        .unwrap_or_else(|_| seed())
+        .unwrap_or_else(|_| f(&mut seed()))
+}
+
+#[inline]
+fn next_u64() -> u64 {
+    with_state(step)
+}
+
+/// A span id that is never zero (a zero draw, one in 2^64, draws again).
+#[inline(always)]
+fn span_id_from(s: &mut u64) -> SpanId {
+    loop {
+        let id = SpanId::from_int(step(s));
+        if id.is_valid() {
+            return id;
+        }
+    }
+}
+
+/// A new span id from the default generator, inlined into span start.
+#[inline]
+pub(crate) fn random_span_id() -> SpanId {
+    with_state(span_id_from)
+}
+
+/// A new trace id and span id from the default generator with one access
+/// to the thread's state: what a root span needs.
+#[inline]
+pub(crate) fn random_trace_and_span_ids() -> (TraceId, SpanId) {
+    with_state(|s| {
+        let trace_id = loop {
+            let id = TraceId::from_int((u128::from(step(s)) << 64) | u128::from(step(s)));
+            if id.is_valid() {
+                break id;
+            }
+        };
+        (trace_id, span_id_from(s))
+    })
 }
 
 impl IdGenerator for RandomIdGenerator {
@@ -66,12 +112,7 @@ impl IdGenerator for RandomIdGenerator {
 
     #[inline]
     fn new_span_id(&self) -> SpanId {
-        loop {
-            let id = SpanId::from_int(next_u64());
-            if id.is_valid() {
-                return id;
-            }
-        }
+        random_span_id()
     }
 
     fn trace_ids_are_random(&self) -> bool {

@@ -3,26 +3,28 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::mem::ManuallyDrop;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use clew_api::global::{self, GlobalError};
 use clew_api::trace::{
-    InstrumentationScope, Span, SpanContext, SpanId, SpanStart, TraceFlags, Tracer, TracerProvider,
+    InstrumentationScope, Span, SpanContext, SpanId, SpanStart, TraceFlags, TraceId, Tracer,
+    TracerProvider,
 };
-use clew_api::Context;
+use clew_api::{Context, KeyValue};
 
 use crate::env::Env;
 use crate::export::SpanExporter;
-use crate::id::{IdGenerator, RandomIdGenerator};
+use crate::id::{random_span_id, random_trace_and_span_ids, IdGenerator, RandomIdGenerator};
 use crate::limits::{limit_attributes, SpanLimits};
 use crate::processor::{
     BatchConfig, BatchSpanProcessor, ProcessorError, ProcessorStats, SimpleSpanProcessor,
     SpanProcessor,
 };
 use crate::resource::Resource;
-use crate::sampler::{sampler_from_env, Sampler, SamplingDecision, SamplingParameters};
+use crate::sampler::{sampler_from_env, Sampler, SamplingDecision, SamplingParameters, Shortcut};
 use crate::shutdown::ShutdownGuard;
 use crate::span::{link_from, Scope, SdkSpan, SpanData, SpanEvents};
 
@@ -30,7 +32,10 @@ pub(crate) struct ProviderShared {
     pub(crate) resource: Arc<Resource>,
     pub(crate) limits: SpanLimits,
     sampler: Arc<dyn Sampler>,
-    id_generator: Box<dyn IdGenerator>,
+    /// The sampler's decision as data when it is one of clew's own.
+    shortcut: Option<Shortcut>,
+    /// `None`: the built-in [`RandomIdGenerator`], called inline.
+    id_generator: Option<Box<dyn IdGenerator>>,
     random_ids: bool,
     processors: Vec<Box<dyn SpanProcessor>>,
     is_shutdown: AtomicBool,
@@ -264,95 +269,186 @@ impl TracerProvider for SdkTracerProvider {
         {
             return Span::non_recording(parent_sc.clone());
         }
-        let (trace_id, base_flags) = if parent_sc.is_valid() {
-            (parent_sc.trace_id(), parent_sc.trace_flags())
-        } else {
-            let flags = TraceFlags::NONE.with_random(shared.random_ids);
-            (shared.id_generator.new_trace_id(), flags)
+        let (trace_id, span_id, base_flags) = shared.new_ids(parent_sc);
+        let Some(shortcut) = shared.shortcut else {
+            return start_with_sampler(shared, scope, start, parent, trace_id, span_id, base_flags);
         };
-        let result = shared.sampler.should_sample(&SamplingParameters {
-            parent,
-            trace_id,
-            name: &start.name,
-            kind: start.kind,
-            attributes: &start.attributes,
-            links: &start.links,
-        });
-        let span_id = shared.id_generator.new_span_id();
-        let sampled = result.decision == SamplingDecision::RecordAndSample;
-        let trace_state = result
-            .trace_state
-            .unwrap_or_else(|| parent_sc.trace_state().clone());
+        // One of clew's own samplers: decided here, without a call.
+        if !shortcut.sampled(parent_sc) {
+            discard(start.attributes);
+            discard(start.links);
+            return Span::non_recording(SpanContext::new(
+                trace_id,
+                span_id,
+                base_flags.with_sampled(false),
+                false,
+                parent_sc.trace_state().clone(),
+            ));
+        }
         let context = SpanContext::new(
             trace_id,
             span_id,
-            base_flags.with_sampled(sampled),
+            base_flags.with_sampled(true),
             false,
-            trace_state,
+            parent_sc.trace_state().clone(),
         );
-        if result.decision == SamplingDecision::Drop {
-            discard(start.attributes);
-            discard(start.links);
-            discard(result.attributes);
-            return Span::non_recording(context);
-        }
-        let limits = shared.limits;
-        let mut attributes = start.attributes;
-        if result.attributes.is_empty() {
-            discard(result.attributes);
-        } else {
-            attributes.extend(result.attributes);
-        }
-        let dropped_attributes_count = limit_attributes(
-            &mut attributes,
-            limits.max_attributes_per_span,
-            limits.max_attribute_value_length,
-        );
-        let link_count = start.links.len();
-        let links: Vec<_> = if start.links.is_empty() {
-            discard(start.links);
-            Vec::new()
-        } else {
-            start
-                .links
-                .into_iter()
-                .take(limits.max_links_per_span as usize)
-                .map(|l| link_from(l, &limits))
-                .collect()
-        };
-        let start_time = start.start_time.unwrap_or_else(SystemTime::now);
-        let span = SdkSpan::new_arc(
-            context,
+        start_recording(
             shared,
-            |span_context| SpanData {
-                span_context,
-                parent_span_id: if parent_sc.is_valid() {
-                    parent_sc.span_id()
-                } else {
-                    SpanId::INVALID
-                },
-                parent_is_remote: parent_sc.is_remote(),
-                name: start.name,
-                kind: start.kind,
-                start_time,
-                end_time: start_time,
-                attributes,
-                dropped_attributes_count,
-                events: SpanEvents::default(),
-                dropped_events_count: 0,
-                dropped_links_count: (link_count - links.len()) as u32,
-                links,
-                status: clew_api::Status::Unset,
-                scope: Scope::intern(scope),
-            },
-            |data| {
-                for p in &shared.processors {
-                    p.on_start(data, parent);
-                }
-            },
-        );
-        Span::new(span)
+            scope,
+            &mut ManuallyDrop::new(start),
+            parent,
+            context,
+            Vec::new(),
+        )
     }
+}
+
+impl ProviderShared {
+    /// The new span's trace id (the parent's, if any), span id, and the
+    /// flags it inherits or, for a new trace, starts with.
+    #[inline]
+    fn new_ids(&self, parent: &SpanContext) -> (TraceId, SpanId, TraceFlags) {
+        match (&self.id_generator, parent.is_valid()) {
+            (None, true) => (parent.trace_id(), random_span_id(), parent.trace_flags()),
+            (None, false) => {
+                let (trace_id, span_id) = random_trace_and_span_ids();
+                (
+                    trace_id,
+                    span_id,
+                    TraceFlags::NONE.with_random(self.random_ids),
+                )
+            }
+            (Some(g), true) => (parent.trace_id(), g.new_span_id(), parent.trace_flags()),
+            (Some(g), false) => (
+                g.new_trace_id(),
+                g.new_span_id(),
+                TraceFlags::NONE.with_random(self.random_ids),
+            ),
+        }
+    }
+}
+
+/// Span start with a sampler that is not one of clew's own: its result may
+/// add attributes and replace the trace state.
+#[inline(never)]
+fn start_with_sampler(
+    shared: &'static ProviderShared,
+    scope: &Arc<InstrumentationScope>,
+    start: SpanStart,
+    parent: &Context,
+    trace_id: TraceId,
+    span_id: SpanId,
+    base_flags: TraceFlags,
+) -> Span {
+    let parent_sc = parent.span_context();
+    let result = shared.sampler.should_sample(&SamplingParameters {
+        parent,
+        trace_id,
+        name: &start.name,
+        kind: start.kind,
+        attributes: &start.attributes,
+        links: &start.links,
+    });
+    let sampled = result.decision == SamplingDecision::RecordAndSample;
+    let trace_state = result
+        .trace_state
+        .unwrap_or_else(|| parent_sc.trace_state().clone());
+    let context = SpanContext::new(
+        trace_id,
+        span_id,
+        base_flags.with_sampled(sampled),
+        false,
+        trace_state,
+    );
+    if result.decision == SamplingDecision::Drop {
+        discard(start.attributes);
+        discard(start.links);
+        discard(result.attributes);
+        return Span::non_recording(context);
+    }
+    start_recording(
+        shared,
+        scope,
+        &mut ManuallyDrop::new(start),
+        parent,
+        context,
+        result.attributes,
+    )
+}
+
+/// Starts a recording span: limits applied, data written in place,
+/// processors told. Out of line, so that the unsampled path above stays a
+/// small function; `start` is taken from behind a reference (moving it in
+/// by value copied its 96 bytes).
+#[inline(never)]
+fn start_recording(
+    shared: &'static ProviderShared,
+    scope: &Arc<InstrumentationScope>,
+    start: &mut ManuallyDrop<SpanStart>,
+    parent: &Context,
+    context: SpanContext,
+    sampler_attributes: Vec<KeyValue>,
+) -> Span {
+    // SAFETY: both callers wrap their `SpanStart` for this call alone and
+    // never touch it afterwards.
+    let start = unsafe { ManuallyDrop::take(start) };
+    let parent_sc = parent.span_context();
+    let limits = shared.limits;
+    let mut attributes = start.attributes;
+    if sampler_attributes.is_empty() {
+        discard(sampler_attributes);
+    } else {
+        attributes.extend(sampler_attributes);
+    }
+    let dropped_attributes_count = limit_attributes(
+        &mut attributes,
+        limits.max_attributes_per_span,
+        limits.max_attribute_value_length,
+    );
+    let link_count = start.links.len();
+    let links: Vec<_> = if start.links.is_empty() {
+        discard(start.links);
+        Vec::new()
+    } else {
+        start
+            .links
+            .into_iter()
+            .take(limits.max_links_per_span as usize)
+            .map(|l| link_from(l, &limits))
+            .collect()
+    };
+    let start_time = start.start_time.unwrap_or_else(SystemTime::now);
+    let span = SdkSpan::new_arc(
+        context,
+        shared,
+        |span_context| SpanData {
+            span_context,
+            parent_span_id: if parent_sc.is_valid() {
+                parent_sc.span_id()
+            } else {
+                SpanId::INVALID
+            },
+            parent_is_remote: parent_sc.is_remote(),
+            name: start.name,
+            kind: start.kind,
+            start_time,
+            end_time: start_time,
+            attributes,
+            dropped_attributes_count,
+            events: SpanEvents::default(),
+            dropped_events_count: 0,
+            dropped_links_count: (link_count - links.len()) as u32,
+            links,
+            status: clew_api::Status::Unset,
+            scope: Scope::intern(scope),
+        },
+        |data| {
+            for p in &shared.processors {
+                p.on_start(data, parent);
+            }
+        },
+    );
+    Span::new(span)
 }
 
 /// Drops `v`. An unallocated `Vec`, what an unsampled span's start almost
@@ -406,8 +502,13 @@ impl SdkTracerProviderBuilder {
     }
 
     /// Sets the id generator (default: [`RandomIdGenerator`]).
-    pub fn with_id_generator(mut self, generator: impl IdGenerator) -> Self {
-        self.id_generator = Some(Box::new(generator));
+    pub fn with_id_generator<G: IdGenerator>(mut self, generator: G) -> Self {
+        // The built-in generator is called inline rather than through the box.
+        self.id_generator = if (&generator as &dyn std::any::Any).is::<RandomIdGenerator>() {
+            None
+        } else {
+            Some(Box::new(generator))
+        };
         self
     }
 
@@ -471,15 +572,18 @@ impl SdkTracerProviderBuilder {
         for p in &processors {
             p.set_resource(&resource);
         }
-        let id_generator = self
+        let random_ids = self
             .id_generator
-            .unwrap_or_else(|| Box::new(RandomIdGenerator));
+            .as_ref()
+            .is_none_or(|g| g.trace_ids_are_random());
+        let sampler = self.sampler.unwrap_or_else(|| sampler_from_env(&env));
         let shared: &'static ProviderShared = Box::leak(Box::new(ProviderShared {
             resource,
             limits: self.limits.unwrap_or_else(|| SpanLimits::from_env(&env)),
-            sampler: self.sampler.unwrap_or_else(|| sampler_from_env(&env)),
-            random_ids: id_generator.trace_ids_are_random(),
-            id_generator,
+            shortcut: sampler.shortcut(),
+            sampler,
+            random_ids,
+            id_generator: self.id_generator,
             processors: if disabled { Vec::new() } else { processors },
             is_shutdown: AtomicBool::new(false),
             disabled,

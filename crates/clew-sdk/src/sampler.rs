@@ -80,6 +80,45 @@ pub trait Sampler: Send + Sync + fmt::Debug {
 
     /// A description, e.g. `TraceIdRatioBased{0.25}`.
     fn description(&self) -> String;
+
+    /// Set only by clew's own always-on, always-off and default parent-based
+    /// samplers (a [`Shortcut`] cannot be made outside this crate): the
+    /// provider then decides without calling the sampler. A wrapper should
+    /// forward it only when it forwards `should_sample` unchanged.
+    #[doc(hidden)]
+    fn shortcut(&self) -> Option<Shortcut> {
+        None
+    }
+}
+
+/// The decision of one of clew's own samplers as data; see
+/// [`Sampler::shortcut`].
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shortcut(Rule);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Rule {
+    Always(bool),
+    /// The parent's sampled flag when there is a parent, else the value.
+    ParentOr(bool),
+}
+
+impl Shortcut {
+    /// Whether the new span is recorded and sampled (otherwise dropped).
+    #[inline]
+    pub(crate) fn sampled(self, parent: &clew_api::trace::SpanContext) -> bool {
+        match self.0 {
+            Rule::Always(on) => on,
+            Rule::ParentOr(root) => {
+                if parent.is_valid() {
+                    parent.is_sampled()
+                } else {
+                    root
+                }
+            }
+        }
+    }
 }
 
 impl<S: Sampler + ?Sized> Sampler for Arc<S> {
@@ -89,6 +128,9 @@ impl<S: Sampler + ?Sized> Sampler for Arc<S> {
     fn description(&self) -> String {
         (**self).description()
     }
+    fn shortcut(&self) -> Option<Shortcut> {
+        (**self).shortcut()
+    }
 }
 
 impl<S: Sampler + ?Sized> Sampler for Box<S> {
@@ -97,6 +139,9 @@ impl<S: Sampler + ?Sized> Sampler for Box<S> {
     }
     fn description(&self) -> String {
         (**self).description()
+    }
+    fn shortcut(&self) -> Option<Shortcut> {
+        (**self).shortcut()
     }
 }
 
@@ -111,6 +156,9 @@ impl Sampler for AlwaysOn {
     fn description(&self) -> String {
         "AlwaysOnSampler".into()
     }
+    fn shortcut(&self) -> Option<Shortcut> {
+        Some(Shortcut(Rule::Always(true)))
+    }
 }
 
 /// Samples nothing.
@@ -123,6 +171,9 @@ impl Sampler for AlwaysOff {
     }
     fn description(&self) -> String {
         "AlwaysOffSampler".into()
+    }
+    fn shortcut(&self) -> Option<Shortcut> {
+        Some(Shortcut(Rule::Always(false)))
     }
 }
 
@@ -334,6 +385,18 @@ impl Sampler for ParentBased {
         };
         delegate.should_sample(p)
     }
+    fn shortcut(&self) -> Option<Shortcut> {
+        let always =
+            |s: &Arc<dyn Sampler>, on: bool| s.shortcut() == Some(Shortcut(Rule::Always(on)));
+        let defaults = always(&self.remote_sampled, true)
+            && always(&self.local_sampled, true)
+            && always(&self.remote_not_sampled, false)
+            && always(&self.local_not_sampled, false);
+        match self.root.shortcut()? {
+            Shortcut(Rule::Always(root)) if defaults => Some(Shortcut(Rule::ParentOr(root))),
+            _ => None,
+        }
+    }
     fn description(&self) -> String {
         format!(
             "ParentBased{{root:{},remoteParentSampled:{},remoteParentNotSampled:{},localParentSampled:{},localParentNotSampled:{}}}",
@@ -426,6 +489,73 @@ mod tests {
             remote,
             TraceState::NONE,
         ))
+    }
+
+    /// The provider decides by `shortcut()` instead of calling
+    /// `should_sample`: for every sampler that offers one, both must agree
+    /// in every parent case, and the sampler must add nothing.
+    #[test]
+    fn shortcuts_decide_exactly_as_the_samplers_do() {
+        let with_shortcut: Vec<(Arc<dyn Sampler>, Shortcut)> = vec![
+            (Arc::new(AlwaysOn), Shortcut(Rule::Always(true))),
+            (Arc::new(AlwaysOff), Shortcut(Rule::Always(false))),
+            (
+                Arc::new(ParentBased::new(AlwaysOn)),
+                Shortcut(Rule::ParentOr(true)),
+            ),
+            (
+                Arc::new(ParentBased::new(AlwaysOff)),
+                Shortcut(Rule::ParentOr(false)),
+            ),
+            (
+                sampler_from_env(&Env::from_pairs([("X", "1")])),
+                Shortcut(Rule::ParentOr(true)),
+            ),
+            (Arc::new(Box::new(AlwaysOff)), Shortcut(Rule::Always(false))),
+            (
+                Arc::new(ParentBased::new(AlwaysOn).with_local_parent_sampled(AlwaysOn)),
+                Shortcut(Rule::ParentOr(true)),
+            ),
+        ];
+        let parents = [
+            Context::new(),
+            parent(true, true),
+            parent(true, false),
+            parent(false, true),
+            parent(false, false),
+        ];
+        for (sampler, expected) in &with_shortcut {
+            assert_eq!(
+                sampler.shortcut(),
+                Some(*expected),
+                "{}",
+                sampler.description()
+            );
+            for cx in &parents {
+                let result = sampler.should_sample(&params(cx, 7));
+                assert_eq!(
+                    expected.sampled(cx.span_context()),
+                    result.decision == SamplingDecision::RecordAndSample,
+                    "{} with parent {:?}",
+                    sampler.description(),
+                    cx.span_context()
+                );
+                assert_ne!(result.decision, SamplingDecision::RecordOnly);
+                assert!(result.attributes.is_empty() && result.trace_state.is_none());
+            }
+        }
+        // Anything else is asked every time.
+        let without: Vec<Arc<dyn Sampler>> = vec![
+            Arc::new(TraceIdRatioBased::new(1.0)),
+            Arc::new(ProbabilitySampler::new(1.0)),
+            Arc::new(ParentBased::new(TraceIdRatioBased::new(1.0))),
+            Arc::new(ParentBased::new(AlwaysOn).with_local_parent_not_sampled(AlwaysOn)),
+            Arc::new(ParentBased::new(AlwaysOn).with_remote_parent_sampled(AlwaysOff)),
+            Arc::new(ParentBased::new(ParentBased::new(AlwaysOn))),
+        ];
+        for sampler in &without {
+            assert_eq!(sampler.shortcut(), None, "{}", sampler.description());
+        }
     }
 
     #[test]

@@ -204,7 +204,7 @@ impl SdkSpan {
     /// allocation, and `on_start` runs on it before anyone else can see it
     /// (so without taking the lock). The allocation is a spare one of this
     /// thread's when there is one (see [`SdkSpan::recycle`]).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn new_arc(
         context: SpanContext,
         provider: &'static ProviderShared,

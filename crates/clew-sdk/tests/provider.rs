@@ -111,6 +111,95 @@ fn parents_local_and_remote() {
     assert_ne!(child.span_context.span_id(), server.span_context.span_id());
 }
 
+/// Sequential ids, not random: the trace flags must not claim randomness.
+#[derive(Debug, Default)]
+struct Sequential(std::sync::atomic::AtomicU64);
+
+impl clew_sdk::id::IdGenerator for Sequential {
+    fn new_trace_id(&self) -> TraceId {
+        TraceId::from_int(
+            0xabc0_0000 + u128::from(self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed)),
+        )
+    }
+    fn new_span_id(&self) -> SpanId {
+        SpanId::from_int(0x5000 + self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+    }
+}
+
+#[test]
+fn a_custom_id_generator_makes_every_id_and_the_default_sets_the_random_flag() {
+    let exporter = InMemoryExporter::new();
+    let p = SdkTracerProvider::builder()
+        .with_env(Env::from_pairs([("X", "1")]))
+        .with_id_generator(Sequential::default())
+        .with_simple_exporter(exporter.clone())
+        .build();
+    let tracer = p.tracer("t");
+    tracer.in_span("root", |_| tracer.start("child").end());
+    // Unsampled spans take their ids from it as well.
+    let p_off = SdkTracerProvider::builder()
+        .with_env(Env::from_pairs([("X", "1")]))
+        .with_id_generator(Sequential::default())
+        .with_sampler(AlwaysOff)
+        .build();
+    let dropped = p_off.tracer("t").start("dropped");
+    assert_eq!(
+        dropped.span_context().trace_id(),
+        TraceId::from_int(0xabc0_0000)
+    );
+    assert_eq!(dropped.span_context().span_id(), SpanId::from_int(0x5001));
+    drop(dropped);
+
+    let root = exporter.span("root").unwrap();
+    let child = exporter.span("child").unwrap();
+    assert_eq!(root.span_context.trace_id(), TraceId::from_int(0xabc0_0000));
+    assert_eq!(root.span_context.span_id(), SpanId::from_int(0x5001));
+    assert_eq!(
+        child.span_context.trace_id(),
+        TraceId::from_int(0xabc0_0000)
+    );
+    assert_eq!(child.span_context.span_id(), SpanId::from_int(0x5002));
+    assert!(!root.span_context.trace_flags().is_random());
+
+    // The built-in generator given explicitly behaves as the default.
+    let p = SdkTracerProvider::builder()
+        .with_env(Env::from_pairs([("X", "1")]))
+        .with_id_generator(clew_sdk::id::RandomIdGenerator)
+        .with_simple_exporter(exporter.clone())
+        .build();
+    let span = p.tracer("t").start("random");
+    assert!(span.span_context().trace_flags().is_random());
+    assert!(span.span_context().is_valid());
+}
+
+#[test]
+fn the_default_sampler_follows_the_parent_and_keeps_its_trace_state() {
+    let p = SdkTracerProvider::builder()
+        .with_env(Env::from_pairs([("X", "1")]))
+        .build();
+    let tracer = p.tracer("t");
+    for (sampled, remote) in [(true, true), (false, true), (true, false), (false, false)] {
+        let parent_sc = SpanContext::new(
+            TraceId::from_int(42),
+            SpanId::from_int(7),
+            TraceFlags::NONE.with_sampled(sampled),
+            remote,
+            TraceState::from_header("vendor=x").unwrap(),
+        );
+        let parent = Context::new().with_remote_span_context(parent_sc);
+        let span = tracer.start_with_context("child", &parent);
+        let sc = span.span_context();
+        assert_eq!(span.is_recording(), sampled, "remote {remote}");
+        assert_eq!(sc.is_sampled(), sampled);
+        assert_eq!(sc.trace_id(), TraceId::from_int(42));
+        assert_ne!(sc.span_id(), SpanId::from_int(7));
+        assert!(sc.span_id().is_valid());
+        assert_eq!(sc.trace_state().get("vendor"), Some("x"));
+    }
+    let root = tracer.start("root");
+    assert!(root.is_recording() && root.span_context().is_sampled());
+}
+
 #[test]
 fn limits_drop_and_count() {
     let exporter = InMemoryExporter::new();

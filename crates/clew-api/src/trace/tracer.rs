@@ -110,7 +110,24 @@ impl Tracer {
         name: impl Into<Cow<'static, str>>,
         f: impl FnOnce(&SpanHandle) -> R,
     ) -> R {
-        self.span(name).in_span(f)
+        let Some(provider) = self.provider() else {
+            // No SDK: the span carries the current context unchanged, so
+            // there is nothing to attach.
+            return f(&self.start(name));
+        };
+        // The same as `self.span(name).in_span(f)`, without a builder to
+        // move through each step (measured: ~25 instructions per span).
+        let start = SpanStart::new(name);
+        let (span, cx) = Context::map_current(|parent| {
+            let span = provider.start_span(&self.scope, start, parent);
+            let cx = parent.with_span(span.handle());
+            (span, cx)
+        });
+        let guard = cx.attach();
+        let result = f(&span);
+        drop(guard);
+        drop(span);
+        result
     }
 
     /// Starts a span now and returns a future that runs `f`'s future with the
