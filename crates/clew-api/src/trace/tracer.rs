@@ -178,36 +178,52 @@ impl fmt::Debug for SpanBuilder<'_> {
 
 impl<'a> SpanBuilder<'a> {
     /// Sets the kind.
+    #[inline]
     pub fn with_kind(mut self, kind: SpanKind) -> Self {
         self.start.kind = kind;
         self
     }
 
     /// Adds an attribute. Attributes given at start are visible to samplers.
+    #[inline]
     pub fn with_attribute(mut self, attribute: KeyValue) -> Self {
         self.start.attributes.push(attribute);
         self
     }
 
     /// Adds attributes.
+    #[inline]
     pub fn with_attributes(mut self, attributes: impl IntoIterator<Item = KeyValue>) -> Self {
+        let attributes = attributes.into_iter();
+        if self.start.attributes.capacity() == 0 {
+            // Allocated at the size the iterator promises (an array's is
+            // exact): `extend` into an empty `Vec` went through the general
+            // growth path. The empty `Vec` replaced owns nothing.
+            std::mem::forget(std::mem::replace(
+                &mut self.start.attributes,
+                Vec::with_capacity(attributes.size_hint().0),
+            ));
+        }
         self.start.attributes.extend(attributes);
         self
     }
 
     /// Adds a link.
+    #[inline]
     pub fn with_link(mut self, link: Link) -> Self {
         self.start.links.push(link);
         self
     }
 
     /// Adds links.
+    #[inline]
     pub fn with_links(mut self, links: impl IntoIterator<Item = Link>) -> Self {
         self.start.links.extend(links);
         self
     }
 
     /// Sets an explicit start time.
+    #[inline]
     pub fn with_start_time(mut self, start_time: SystemTime) -> Self {
         self.start.start_time = Some(start_time);
         self
@@ -215,17 +231,20 @@ impl<'a> SpanBuilder<'a> {
 
     /// Uses `parent`'s span as the parent instead of the current context's.
     /// Pass `Context::new()` to start a new trace.
+    #[inline]
     pub fn with_parent(mut self, parent: Context) -> Self {
         self.parent = Some(parent);
         self
     }
 
     /// Makes the span the root of a new trace.
+    #[inline]
     pub fn root(self) -> Self {
         self.with_parent(Context::new())
     }
 
     /// Starts the span.
+    #[inline]
     pub fn start(self) -> Span {
         match &self.parent {
             Some(parent) => self.tracer.start_from(self.start, parent),
