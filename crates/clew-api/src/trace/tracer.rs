@@ -84,7 +84,9 @@ impl Tracer {
     /// one in cost a copy of its 96 bytes.
     #[inline(never)]
     fn start_current(&self, provider: &dyn TracerProvider, name: Cow<'static, str>) -> Span {
-        Context::map_current(|parent| provider.start_span(&self.scope, SpanStart::new(name), parent))
+        Context::map_current(|parent| {
+            provider.start_span(&self.scope, SpanStart::new(name), parent)
+        })
     }
 
     /// Starts an internal span, child of `parent`'s span.
