@@ -84,30 +84,28 @@ pub(crate) fn random_span_id() -> SpanId {
     with_state(span_id_from)
 }
 
+/// A trace id that is never zero.
+#[inline(always)]
+fn trace_id_from(s: &mut u64) -> TraceId {
+    loop {
+        let id = TraceId::from_int((u128::from(step(s)) << 64) | u128::from(step(s)));
+        if id.is_valid() {
+            return id;
+        }
+    }
+}
+
 /// A new trace id and span id from the default generator with one access
 /// to the thread's state: what a root span needs.
 #[inline]
 pub(crate) fn random_trace_and_span_ids() -> (TraceId, SpanId) {
-    with_state(|s| {
-        let trace_id = loop {
-            let id = TraceId::from_int((u128::from(step(s)) << 64) | u128::from(step(s)));
-            if id.is_valid() {
-                break id;
-            }
-        };
-        (trace_id, span_id_from(s))
-    })
+    with_state(|s| (trace_id_from(s), span_id_from(s)))
 }
 
 impl IdGenerator for RandomIdGenerator {
     #[inline]
     fn new_trace_id(&self) -> TraceId {
-        loop {
-            let id = TraceId::from_int((u128::from(next_u64()) << 64) | u128::from(next_u64()));
-            if id.is_valid() {
-                return id;
-            }
-        }
+        with_state(trace_id_from)
     }
 
     #[inline]

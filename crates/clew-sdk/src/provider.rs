@@ -273,7 +273,10 @@ impl TracerProvider for SdkTracerProvider {
         let Some(shortcut) = shared.shortcut else {
             return start_with_sampler(shared, scope, start, parent, trace_id, span_id, base_flags);
         };
-        // One of clew's own samplers: decided here, without a call.
+        // One of clew's own samplers: decided here, without a call. (The
+        // context is built in each branch: one construction before the
+        // branch measured 6 instructions more unsampled, ~50 more for three
+        // nested spans, through the code LLVM then laid out.)
         if !shortcut.sampled(parent_sc) {
             discard(start.attributes);
             discard(start.links);

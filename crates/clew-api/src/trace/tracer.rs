@@ -127,11 +127,7 @@ impl Tracer {
             let cx = parent.with_span(span.handle());
             (span, cx)
         });
-        let guard = cx.attach();
-        let result = f(&span);
-        drop(guard);
-        drop(span);
-        result
+        run_active(span, cx, f)
     }
 
     /// Starts a span now and returns a future that runs `f`'s future with the
@@ -152,6 +148,17 @@ impl Tracer {
             Some(provider) => provider.start_span(&self.scope, start, parent),
         }
     }
+}
+
+/// Runs `f` with `cx` (the span's context) attached, then detaches it and
+/// ends the span.
+#[inline]
+fn run_active<R>(span: Span, cx: Context, f: impl FnOnce(&SpanHandle) -> R) -> R {
+    let guard = cx.attach();
+    let result = f(&span);
+    drop(guard);
+    drop(span);
+    result
 }
 
 /// Without a provider, a span is non-recording and carries its parent's
@@ -278,11 +285,7 @@ impl<'a> SpanBuilder<'a> {
             return f(&span);
         }
         let (span, cx) = self.start_in_context();
-        let guard = cx.attach();
-        let result = f(&span);
-        drop(guard);
-        drop(span);
-        result
+        run_active(span, cx, f)
     }
 
     /// Starts the span now; the returned future runs `f`'s future with the
