@@ -100,6 +100,13 @@ pub(crate) fn truncate_value(value: &mut Value, max: Option<usize>) {
     }
 }
 
+/// A key's length and last byte in one word.
+#[inline(always)]
+fn fingerprint(key: &str) -> u64 {
+    let key = key.as_bytes();
+    (key.len() as u64) << 8 | u64::from(key.last().copied().unwrap_or(0))
+}
+
 /// Key equality that rejects most different keys without a `memcmp` call:
 /// attribute keys of the same length usually differ in their last byte.
 #[inline]
@@ -180,6 +187,19 @@ fn has_duplicate_keys(attributes: &[KeyValue]) -> bool {
 /// distinct keys rarely cause, are the keys compared pairwise.
 #[inline(never)]
 fn has_duplicate_keys_among(attributes: &[KeyValue]) -> bool {
+    if let [a, b, c, d] = attributes {
+        // Four, the size of the common call: six comparisons of (length,
+        // last byte) fingerprints, keys compared only when two agree.
+        let [fa, fb, fc, fd] = [a, b, c, d].map(|kv| fingerprint(kv.key.as_str()));
+        // Equal fingerprints: equal lengths and last bytes; the bytes decide.
+        let same = |x: &KeyValue, y: &KeyValue| x.key.as_str() == y.key.as_str();
+        return (fa == fb && same(a, b))
+            || (fa == fc && same(a, c))
+            || (fa == fd && same(a, d))
+            || (fb == fc && same(b, c))
+            || (fb == fd && same(b, d))
+            || (fc == fd && same(c, d));
+    }
     let mut seen = 0u64;
     for kv in attributes {
         let key = kv.key.as_str().as_bytes();
@@ -271,6 +291,27 @@ mod tests {
         let mut dup = many.clone();
         dup.push(KeyValue::new("k3", 0));
         assert!(has_duplicate_keys(&dup));
+    }
+
+    #[test]
+    fn four_keys_find_a_duplicate_in_every_pair_of_places() {
+        // "ab", "cb", "xb" share a fingerprint (length and last byte), so
+        // both the cheap check and the byte comparison are exercised.
+        let distinct = ["ab", "cb", "xb", "k1"];
+        let kv = |k: &'static str| KeyValue::new(k, 1);
+        assert!(!has_duplicate_keys(&distinct.map(kv)));
+        for i in 0..4 {
+            for j in 0..4 {
+                if i != j {
+                    let mut keys = distinct;
+                    keys[j] = keys[i];
+                    assert!(has_duplicate_keys(&keys.map(kv)), "{keys:?}");
+                }
+            }
+        }
+        // An empty key has a fingerprint too.
+        assert!(has_duplicate_keys(&["", "a", "b", ""].map(kv)));
+        assert!(!has_duplicate_keys(&["", "a", "b", "c"].map(kv)));
     }
 
     #[test]
