@@ -62,11 +62,6 @@ fn with_state<R>(f: impl Fn(&mut u64) -> R) -> R {
         .unwrap_or_else(|_| f(&mut seed()))
 }
 
-#[inline]
-fn next_u64() -> u64 {
-    with_state(step)
-}
-
 /// A span id that is never zero (a zero draw, one in 2^64, draws again).
 #[inline(always)]
 fn span_id_from(s: &mut u64) -> SpanId {
@@ -122,7 +117,7 @@ impl IdGenerator for RandomIdGenerator {
 /// for samplers, service instance ids and exporters' retry jitter. Not for
 /// secrets.
 pub fn random_u64() -> u64 {
-    next_u64()
+    with_state(step)
 }
 
 #[cfg(test)]

@@ -148,22 +148,27 @@ pub(crate) fn limit_attributes(
     max: u32,
     length: Option<usize>,
 ) -> u32 {
-    // The common case, decided without a call: within the count, no length
-    // limit, no duplicate keys.
-    if length.is_none() && attributes.len() <= max as usize && !has_duplicate_keys(attributes) {
-        return 0;
-    }
-    limit_attributes_slow(attributes, max, length)
-}
-
-#[inline(never)]
-fn limit_attributes_slow(attributes: &mut Vec<KeyValue>, max: u32, length: Option<usize>) -> u32 {
+    // The common case, decided without a call: within the count, no
+    // duplicate keys, no length limit.
     if attributes.len() <= max as usize && !has_duplicate_keys(attributes) {
-        for kv in attributes.iter_mut() {
-            truncate_value(&mut kv.value, length);
+        if length.is_some() {
+            truncate_values(attributes, length);
         }
         return 0;
     }
+    rebuild_attributes(attributes, max, length)
+}
+
+#[inline(never)]
+fn truncate_values(attributes: &mut [KeyValue], length: Option<usize>) {
+    for kv in attributes {
+        truncate_value(&mut kv.value, length);
+    }
+}
+
+/// Rebuilds a list with duplicate keys or over the count.
+#[inline(never)]
+fn rebuild_attributes(attributes: &mut Vec<KeyValue>, max: u32, length: Option<usize>) -> u32 {
     let mut kept = Vec::with_capacity(attributes.len().min(max as usize));
     let mut dropped = 0;
     for kv in attributes.drain(..) {
@@ -181,9 +186,10 @@ fn has_duplicate_keys(attributes: &[KeyValue]) -> bool {
     attributes.len() >= 2 && has_duplicate_keys_among(attributes)
 }
 
-/// [`has_duplicate_keys`] for two or more attributes. One pass sets a bit
-/// per key, picked by the key's length and last byte (keys of the same
-/// length usually differ there); only when a bit is already set, which
+/// [`has_duplicate_keys`] for two or more attributes, by [`fingerprint`]s
+/// (keys of the same length usually differ in their last byte). Four keys,
+/// the common call, compare their fingerprints pairwise; otherwise one pass
+/// sets a bit per fingerprint, and only when a bit is already set, which
 /// distinct keys rarely cause, are the keys compared pairwise.
 #[inline(never)]
 fn has_duplicate_keys_among(attributes: &[KeyValue]) -> bool {
@@ -202,9 +208,9 @@ fn has_duplicate_keys_among(attributes: &[KeyValue]) -> bool {
     }
     let mut seen = 0u64;
     for kv in attributes {
-        let key = kv.key.as_str().as_bytes();
-        let last = u64::from(key.last().copied().unwrap_or(0));
-        let bit = 1u64 << (last.wrapping_add((key.len() as u64).wrapping_mul(7)) & 63);
+        let print = fingerprint(kv.key.as_str());
+        // Last byte plus seven times the length, as a bit of 64.
+        let bit = 1u64 << ((print & 0xff).wrapping_add((print >> 8).wrapping_mul(7)) & 63);
         if seen & bit != 0 {
             return attributes.iter().enumerate().any(|(i, a)| {
                 attributes[..i]
