@@ -81,6 +81,7 @@ pub mod global;
 pub mod propagation;
 pub mod rt;
 pub mod semconv;
+pub mod time;
 pub mod trace;
 
 pub use attribute::{Array, Key, KeyValue, StringValue, Value};

@@ -1,5 +1,5 @@
 //! clew-api component benchmarks: context attach, baggage and the other
-//! propagators. `cargo bench -p clew-bench --bench api`.
+//! propagators, and the span clock. `cargo bench -p clew-bench --bench api`.
 
 use std::collections::HashMap;
 use std::hint::black_box;
@@ -41,6 +41,22 @@ fn context(c: &mut Criterion) {
     });
 }
 
+/// `clew_api::time::now` (the counter, once its rate is measured) against
+/// `SystemTime::now` (`clock_gettime`), which spans read before.
+fn clock(c: &mut Criterion) {
+    let start = std::time::Instant::now();
+    while !clew_api::time::uses_counter() && start.elapsed().as_millis() < 500 {
+        black_box(clew_api::time::now());
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    c.bench_function("time/now/clew", |b| {
+        b.iter(|| black_box(clew_api::time::now()))
+    });
+    c.bench_function("time/now/SystemTime", |b| {
+        b.iter(|| black_box(std::time::SystemTime::now()))
+    });
+}
+
 fn propagators(c: &mut Criterion) {
     let cx = remote();
     let cases: [(&str, &dyn TextMapPropagator); 4] = [
@@ -65,5 +81,5 @@ fn propagators(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, context, propagators);
+criterion_group!(benches, context, clock, propagators);
 criterion_main!(benches);

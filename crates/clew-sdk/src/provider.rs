@@ -6,7 +6,7 @@ use std::fmt;
 use std::mem::ManuallyDrop;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use clew_api::global::{self, GlobalError};
 use clew_api::trace::{
@@ -420,7 +420,7 @@ fn start_recording(
             .map(|l| link_from(l, &limits))
             .collect()
     };
-    let start_time = start.start_time.unwrap_or_else(SystemTime::now);
+    let start_time = start.start_time.unwrap_or_else(clew_api::time::now);
     let span = SdkSpan::new_arc(
         context,
         shared,

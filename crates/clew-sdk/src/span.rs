@@ -429,7 +429,11 @@ impl SpanBackend for SdkSpan {
             let Some(data) = live_data(&mut live) else {
                 return;
             };
-            data.end_time = timestamp.unwrap_or_else(SystemTime::now);
+            // Never before the start: a wall clock stepped back, or an end
+            // time given from another clock, would make the duration negative.
+            data.end_time = timestamp
+                .unwrap_or_else(clew_api::time::now)
+                .max(data.start_time);
             live.ended = true;
             // Taken last: no `&mut Live` is made after it.
             live.data.as_mut_ptr()

@@ -23,6 +23,56 @@ fn provider(exporter: &InMemoryExporter) -> SdkTracerProvider {
 }
 
 #[test]
+fn a_span_never_ends_before_it_starts() {
+    let exporter = InMemoryExporter::new();
+    let p = provider(&exporter);
+    let tracer = p.tracer("t");
+    let later = SystemTime::now() + Duration::from_secs(3600);
+    // Ended now, an hour before its given start.
+    tracer.span("future").with_start_time(later).start().end();
+    // Ended at an explicit time before its start.
+    let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+    tracer
+        .span("backwards")
+        .with_start_time(at)
+        .start()
+        .end_with_timestamp(at - Duration::from_millis(3));
+    for name in ["future", "backwards"] {
+        let s = exporter.span(name).unwrap();
+        assert_eq!(s.end_time, s.start_time, "{name}");
+    }
+}
+
+#[test]
+fn timestamps_follow_the_wall_clock() {
+    let exporter = InMemoryExporter::new();
+    let p = provider(&exporter);
+    let tracer = p.tracer("t");
+    // Spans over a few hundred milliseconds, so the clock's counter path
+    // (where the machine has one) and its anchor renewals are crossed.
+    for _ in 0..30 {
+        let before = SystemTime::now();
+        let span = tracer.start("s");
+        span.add_event("e", vec![]);
+        std::thread::sleep(Duration::from_millis(10));
+        span.end();
+        let after = SystemTime::now();
+        let s = exporter.finished_spans().pop().unwrap();
+        exporter.reset();
+        let slack = Duration::from_millis(1);
+        assert!(s.start_time + slack >= before, "{s:?}");
+        assert!(s.events[0].timestamp >= s.start_time);
+        assert!(s.end_time >= s.events[0].timestamp);
+        assert!(s.end_time <= after + slack, "{s:?}");
+        let elapsed = s.duration();
+        assert!(
+            elapsed >= Duration::from_millis(10) - slack && elapsed < Duration::from_millis(200),
+            "{elapsed:?}"
+        );
+    }
+}
+
+#[test]
 fn records_everything_the_api_is_told() {
     let exporter = InMemoryExporter::new();
     let p = provider(&exporter);

@@ -109,7 +109,7 @@ impl SpanHandle {
     /// Adds an event that happened now.
     pub fn add_event(&self, name: impl Into<Cow<'static, str>>, attributes: Vec<KeyValue>) {
         if let Some(backend) = self.backend() {
-            backend.add_event(Event::new(name, SystemTime::now(), attributes));
+            backend.add_event(Event::new(name, crate::time::now(), attributes));
         }
     }
 
@@ -176,7 +176,7 @@ impl SpanHandle {
         if let Some(backend) = self.backend() {
             backend.add_event(Event::new(
                 semconv::EXCEPTION_EVENT_NAME,
-                SystemTime::now(),
+                crate::time::now(),
                 attributes,
             ));
         }
@@ -202,7 +202,7 @@ impl SpanHandle {
         }
         backend.add_event(Event::new(
             semconv::EXCEPTION_EVENT_NAME,
-            SystemTime::now(),
+            crate::time::now(),
             event_attributes,
         ));
     }
@@ -296,7 +296,8 @@ impl Span {
         drop(self)
     }
 
-    /// Ends the span at `timestamp`.
+    /// Ends the span at `timestamp`. (The SDK records a `timestamp` before
+    /// the span's start as its start: a span never has a negative duration.)
     pub fn end_with_timestamp(mut self, timestamp: SystemTime) {
         // Taken out first: the drop that follows must not end it again.
         if let Inner::Recording(backend) = self.take().inner {
