@@ -7,6 +7,10 @@
 
 use std::collections::VecDeque;
 use std::fmt;
+use std::marker::PhantomData;
+use std::mem::ManuallyDrop;
+use std::ops::Deref;
+use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError};
 use std::thread::JoinHandle;
@@ -93,6 +97,15 @@ pub trait SpanProcessor: Send + Sync + fmt::Debug + 'static {
     /// Called when a recording span ends. Must not block.
     fn on_end(&self, span: SpanData);
 
+    /// Called by the provider when a recording span ends, instead of
+    /// [`on_end`](Self::on_end): the same span, where it lies rather than
+    /// moved into the call, so a processor that stores spans can copy each
+    /// one once, straight into its storage ([`EndedSpan::push_to`]). The
+    /// default takes the data and calls `on_end`.
+    fn on_end_in_place(&self, span: EndedSpan<'_>) {
+        self.on_end(span.take());
+    }
+
     /// Exports everything received so far, within `timeout`.
     fn force_flush(&self, timeout: Duration) -> Result<(), ProcessorError>;
 
@@ -106,6 +119,76 @@ pub trait SpanProcessor: Send + Sync + fmt::Debug + 'static {
     /// The processor's counters, if it keeps any.
     fn stats(&self) -> Option<ProcessorStats> {
         None
+    }
+}
+
+/// An ended span's data where it lies, owned by the processor it is handed
+/// to ([`SpanProcessor::on_end_in_place`]): taken out with
+/// [`take`](Self::take) or [`push_to`](Self::push_to), read through `Deref`,
+/// or dropped in place.
+pub struct EndedSpan<'a> {
+    data: NonNull<SpanData>,
+    _owns: PhantomData<&'a mut SpanData>,
+}
+
+impl EndedSpan<'_> {
+    /// # Safety
+    /// `data` must point to a valid `SpanData` that outlives the returned
+    /// value and that nothing else reads, writes or drops afterwards.
+    #[inline]
+    pub(crate) unsafe fn new(data: NonNull<SpanData>) -> Self {
+        EndedSpan {
+            data,
+            _owns: PhantomData,
+        }
+    }
+
+    /// The data, moved out.
+    #[inline]
+    pub fn take(self) -> SpanData {
+        let this = ManuallyDrop::new(self);
+        // SAFETY: owned (see `new`); `this` is not dropped, so the data is
+        // moved out exactly once.
+        unsafe { this.data.as_ptr().read() }
+    }
+
+    /// Moves the data to the end of `spans`: one copy, from where the span
+    /// lies into the vector's buffer.
+    #[inline]
+    pub fn push_to(self, spans: &mut Vec<SpanData>) {
+        spans.reserve(1);
+        let this = ManuallyDrop::new(self);
+        let len = spans.len();
+        // SAFETY: `reserve` made room for one more; the data is owned (see
+        // `new`) and, as `this` is not dropped, moved exactly once; the two
+        // places do not overlap (the vector's buffer is its own allocation).
+        unsafe {
+            std::ptr::copy_nonoverlapping(this.data.as_ptr(), spans.as_mut_ptr().add(len), 1);
+            spans.set_len(len + 1);
+        }
+    }
+}
+
+impl Deref for EndedSpan<'_> {
+    type Target = SpanData;
+    #[inline]
+    fn deref(&self) -> &SpanData {
+        // SAFETY: valid and owned (see `new`).
+        unsafe { self.data.as_ref() }
+    }
+}
+
+impl Drop for EndedSpan<'_> {
+    fn drop(&mut self) {
+        // SAFETY: owned (see `new`) and not moved out (`take` and `push_to`
+        // skip this).
+        unsafe { std::ptr::drop_in_place(self.data.as_ptr()) }
+    }
+}
+
+impl fmt::Debug for EndedSpan<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
     }
 }
 
@@ -558,9 +641,13 @@ impl BatchSpanProcessor {
     }
 }
 
-impl SpanProcessor for BatchSpanProcessor {
-    fn on_end(&self, span: SpanData) {
-        if !span.span_context.is_sampled() {
+impl BatchSpanProcessor {
+    /// Queues a span: `push` moves it into the batch being filled. When the
+    /// queue is full `push` is not called, and the span it owns is dropped
+    /// after the lock is released.
+    #[inline]
+    fn enqueue(&self, sampled: bool, push: impl FnOnce(&mut Vec<SpanData>)) {
+        if !sampled {
             return;
         }
         let shared = &*self.shared;
@@ -571,13 +658,13 @@ impl SpanProcessor for BatchSpanProcessor {
             shard.dropped += 1;
             shard.unreported_drops += 1;
             drop(shard);
-            // `span` is dropped here, outside the lock.
+            // `push`, and the span in it, is dropped here, outside the lock.
             return;
         }
         if shard.current.capacity() == 0 {
             shard.current = Vec::with_capacity(config.max_export_batch_size);
         }
-        shard.current.push(span);
+        push(&mut shard.current);
         shard.waiting += 1;
         if shard.current.len() >= config.max_export_batch_size {
             let batch = std::mem::take(&mut shard.current);
@@ -604,6 +691,16 @@ impl SpanProcessor for BatchSpanProcessor {
                 std::thread::yield_now();
             }
         }
+    }
+}
+
+impl SpanProcessor for BatchSpanProcessor {
+    fn on_end(&self, span: SpanData) {
+        self.enqueue(span.span_context.is_sampled(), |spans| spans.push(span));
+    }
+
+    fn on_end_in_place(&self, span: EndedSpan<'_>) {
+        self.enqueue(span.span_context.is_sampled(), |spans| span.push_to(spans));
     }
 
     fn force_flush(&self, timeout: Duration) -> Result<(), ProcessorError> {

@@ -625,6 +625,80 @@ fn processors_change_the_span_at_start_and_receive_its_data_once() {
     assert_eq!(Arc::strong_count(&payload), 1);
 }
 
+/// Takes spans where they lie, in the way its name says.
+#[derive(Debug, Clone, Default)]
+struct InPlace {
+    how: &'static str,
+    kept: std::sync::Arc<std::sync::Mutex<Vec<clew_sdk::SpanData>>>,
+    names: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl clew_sdk::processor::SpanProcessor for InPlace {
+    fn on_end(&self, _: clew_sdk::SpanData) {
+        unreachable!("the provider hands spans over in place")
+    }
+    fn on_end_in_place(&self, span: clew_sdk::processor::EndedSpan<'_>) {
+        // Read in place first.
+        self.names.lock().unwrap().push(span.name.to_string());
+        match self.how {
+            "push_to" => span.push_to(&mut self.kept.lock().unwrap()),
+            "take" => self.kept.lock().unwrap().push(span.take()),
+            _ => drop(span),
+        }
+    }
+    fn force_flush(&self, _: Duration) -> Result<(), clew_sdk::processor::ProcessorError> {
+        Ok(())
+    }
+    fn shutdown(&self, _: Duration) -> Result<(), clew_sdk::processor::ProcessorError> {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_processor_can_take_the_ended_span_where_it_lies() {
+    use std::sync::Arc;
+    let payload: Arc<str> = Arc::from("owned value");
+    for how in ["push_to", "take", "drop"] {
+        let processor = InPlace {
+            how,
+            ..InPlace::default()
+        };
+        let p = SdkTracerProvider::builder()
+            .with_env(Env::from_pairs([("X", "1")]))
+            .with_span_processor(processor.clone())
+            .build();
+        let tracer = p.tracer("t");
+        for i in 0..3 {
+            tracer
+                .span(format!("op{i}"))
+                .with_attribute(KeyValue::new("payload", Arc::clone(&payload)))
+                .start()
+                .end();
+        }
+        assert_eq!(
+            *processor.names.lock().unwrap(),
+            ["op0", "op1", "op2"],
+            "{how}"
+        );
+        let kept = std::mem::take(&mut *processor.kept.lock().unwrap());
+        if how == "drop" {
+            assert!(kept.is_empty());
+        } else {
+            assert_eq!(kept.len(), 3, "{how}");
+            for (i, s) in kept.iter().enumerate() {
+                assert_eq!(s.name, format!("op{i}"));
+                assert_eq!(
+                    s.attribute("payload").and_then(Value::as_str),
+                    Some("owned value")
+                );
+            }
+        }
+        drop(kept);
+        // Each span's data was moved or dropped exactly once.
+        assert_eq!(Arc::strong_count(&payload), 1, "{how}");
+    }
+}
+
 #[test]
 fn writes_racing_the_end_from_other_threads_are_kept_or_ignored_whole() {
     let exporter = InMemoryExporter::new();
