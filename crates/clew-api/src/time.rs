@@ -206,9 +206,24 @@ mod tsc {
     }
 
     /// The kernel reads the counter for its own clock only once it has
-    /// checked it is constant-rate and synchronised across cores.
+    /// checked it is constant-rate and synchronised across cores. A process
+    /// that made `rdtsc` fault (`prctl(PR_SET_TSC, PR_TSC_SIGSEGV)`, as some
+    /// sandboxes do) keeps the system clock.
     fn kernel_uses_tsc() -> bool {
-        std::fs::read_to_string("/sys/devices/system/clocksource/clocksource0/current_clocksource")
+        const PR_GET_TSC: i32 = 25;
+        const PR_TSC_ENABLE: i32 = 1;
+        extern "C" {
+            fn prctl(option: i32, ...) -> i32;
+        }
+        let mut state = 0i32;
+        // SAFETY: PR_GET_TSC writes one int through the pointer it is given,
+        // which points to a live local.
+        let tsc_enabled =
+            unsafe { prctl(PR_GET_TSC, &mut state as *mut i32) } == 0 && state == PR_TSC_ENABLE;
+        tsc_enabled
+            && std::fs::read_to_string(
+                "/sys/devices/system/clocksource/clocksource0/current_clocksource",
+            )
             .is_ok_and(|source| source.trim() == "tsc")
     }
 }
