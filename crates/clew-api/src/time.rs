@@ -130,17 +130,19 @@ mod tsc {
     }
 
     /// Reads the system clock, takes a new anchor for this thread from it
-    /// and returns it.
+    /// (once the rate is known) and returns it.
     #[cold]
     #[inline(never)]
     fn renew() -> SystemTime {
-        let (tsc, at) = paired(SystemTime::now);
         let scale = rate();
-        let period = if scale == 0 || scale == UNUSABLE {
-            0
-        } else {
-            ((ANCHOR_PERIOD_NS << 32) / u128::from(scale)) as u64
-        };
+        if scale == 0 || scale == UNUSABLE {
+            // No anchor to take: every reading comes here and costs what
+            // `SystemTime::now` costs, and a little more only while the
+            // rate is measured.
+            return SystemTime::now();
+        }
+        let (tsc, at) = paired(SystemTime::now);
+        let period = ((ANCHOR_PERIOD_NS << 32) / u128::from(scale)) as u64;
         ANCHOR.with(|a| {
             a.set(Anchor {
                 tsc,
