@@ -12,7 +12,7 @@ use clew_sdk::export::{SpanBatch, SpanExporter};
 use clew_sdk::processor::BatchConfig;
 use clew_sdk::{Resource, SdkTracerProvider};
 use clew_test_support::{Faults, Receiver};
-use common::spans;
+use common::{batch_provider, spans};
 
 fn exporter(receiver: &Receiver) -> OtlpExporter {
     let config = OtlpConfig::for_protocol(Protocol::Grpc)
@@ -199,13 +199,10 @@ fn simple_processor_exports_from_inside_a_current_thread_runtime() {
 #[test]
 fn batch_processor_end_to_end() {
     let receiver = Receiver::start_grpc(Faults::default());
-    let provider = SdkTracerProvider::builder()
-        .with_env(Env::from_pairs([("X", "1")]))
-        .with_batch_exporter_config(
-            exporter(&receiver),
-            BatchConfig::default().with_max_queue_size(8192),
-        )
-        .build();
+    let provider = batch_provider(
+        exporter(&receiver),
+        BatchConfig::default().with_max_queue_size(8192),
+    );
     let tracer = provider.tracer("batch");
     for _ in 0..5000 {
         tracer.in_span("op", |_| {});
@@ -312,15 +309,12 @@ fn concurrent_requests(config: BatchConfig) -> usize {
         delay: Duration::from_millis(300),
         ..Faults::default()
     });
-    let provider = SdkTracerProvider::builder()
-        .with_env(Env::from_pairs([("X", "1")]))
-        .with_batch_exporter_config(
-            exporter(&receiver),
-            config
-                .with_max_export_batch_size(100)
-                .with_scheduled_delay(Duration::from_secs(3600)),
-        )
-        .build();
+    let provider = batch_provider(
+        exporter(&receiver),
+        config
+            .with_max_export_batch_size(100)
+            .with_scheduled_delay(Duration::from_secs(3600)),
+    );
     let tracer = provider.tracer("concurrent");
     for _ in 0..400 {
         tracer.in_span("op", |_| {});

@@ -13,7 +13,7 @@ use clew_sdk::export::{SpanBatch, SpanExporter};
 use clew_sdk::processor::{BatchConfig, ProcessorError};
 use clew_sdk::{Resource, SdkTracerProvider, SpanData};
 use clew_test_support::{Faults, Receiver};
-use common::spans;
+use common::{batch_provider, spans};
 
 fn resource() -> Resource {
     Resource::new([KeyValue::new("service.name", "http-test")])
@@ -299,13 +299,10 @@ fn batch_processor_delivers_everything_at_shutdown() {
 #[test]
 fn dead_collector_never_blocks_the_application_and_shutdown_is_bounded() {
     let (_, config) = dead_endpoint();
-    let provider = SdkTracerProvider::builder()
-        .with_env(Env::from_pairs([("X", "1")]))
-        .with_batch_exporter_config(
-            OtlpExporter::new(config).unwrap(),
-            BatchConfig::default().with_export_timeout(Duration::from_millis(200)),
-        )
-        .build();
+    let provider = batch_provider(
+        OtlpExporter::new(config).unwrap(),
+        BatchConfig::default().with_export_timeout(Duration::from_millis(200)),
+    );
     let tracer = provider.tracer("dead");
     for _ in 0..50_000 {
         tracer.in_span("work", |_| {});
@@ -366,15 +363,12 @@ fn a_collector_failing_half_the_requests_then_recovering_loses_nothing_silently(
         fail_status: 503,
         ..Faults::default()
     });
-    let provider = SdkTracerProvider::builder()
-        .with_env(Env::from_pairs([("X", "1")]))
-        .with_batch_exporter_config(
-            exporter(&receiver, Protocol::HttpProtobuf),
-            BatchConfig::default()
-                .with_max_queue_size(8192)
-                .with_max_export_batch_size(100),
-        )
-        .build();
+    let provider = batch_provider(
+        exporter(&receiver, Protocol::HttpProtobuf),
+        BatchConfig::default()
+            .with_max_queue_size(8192)
+            .with_max_export_batch_size(100),
+    );
     let tracer = provider.tracer("flaky");
     let burst = |n: usize| {
         let start = Instant::now();
@@ -434,16 +428,13 @@ fn concurrent_exports_use_one_kept_alive_connection_each() {
         delay: Duration::from_millis(300),
         ..Faults::default()
     });
-    let provider = SdkTracerProvider::builder()
-        .with_env(Env::from_pairs([("X", "1")]))
-        .with_batch_exporter_config(
-            exporter(&receiver, Protocol::HttpProtobuf),
-            BatchConfig::default()
-                .with_max_export_batch_size(100)
-                .with_scheduled_delay(Duration::from_secs(3600))
-                .with_max_concurrent_exports(3),
-        )
-        .build();
+    let provider = batch_provider(
+        exporter(&receiver, Protocol::HttpProtobuf),
+        BatchConfig::default()
+            .with_max_export_batch_size(100)
+            .with_scheduled_delay(Duration::from_secs(3600))
+            .with_max_concurrent_exports(3),
+    );
     let tracer = provider.tracer("concurrent");
     for round in 1..=2 {
         for _ in 0..600 {

@@ -9,10 +9,11 @@ use std::time::Duration;
 
 use clew_api::KeyValue;
 use clew_otlp::{OtlpConfig, OtlpExporter, Protocol};
-use clew_sdk::env::Env;
 use clew_sdk::processor::BatchConfig;
-use clew_sdk::SdkTracerProvider;
 use clew_test_support::{Faults, Receiver};
+use common::batch_provider;
+
+mod common;
 
 struct Counting;
 static LIVE: AtomicIsize = AtomicIsize::new(0);
@@ -45,15 +46,12 @@ const MIB: isize = 1 << 20;
 /// exporting to `config`; returns the live heap bytes after 20,000 spans
 /// and after 220,000 (eleven times as many).
 fn live_bytes_while_exporting_to(config: OtlpConfig) -> (isize, isize) {
-    let provider = SdkTracerProvider::builder()
-        .with_env(Env::from_pairs([("X", "1")]))
-        .with_batch_exporter_config(
-            OtlpExporter::new(config)
-                .unwrap()
-                .with_initial_backoff(Duration::from_millis(5)),
-            BatchConfig::default().with_export_timeout(Duration::from_millis(300)),
-        )
-        .build();
+    let provider = batch_provider(
+        OtlpExporter::new(config)
+            .unwrap()
+            .with_initial_backoff(Duration::from_millis(5)),
+        BatchConfig::default().with_export_timeout(Duration::from_millis(300)),
+    );
     let tracer = provider.tracer("memory");
     let create = |n: usize| {
         for i in 0..n {
