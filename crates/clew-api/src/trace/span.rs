@@ -316,8 +316,13 @@ impl Deref for Span {
 impl Drop for Span {
     #[inline]
     fn drop(&mut self) {
-        if !matches!(self.handle.inner, Inner::Invalid) {
-            drop_slow(self.take());
+        match &self.handle.inner {
+            Inner::Invalid => {}
+            // Nothing to end, and nothing owned: a span context's only heap
+            // part is its trace state. (An unsampled span: the call below
+            // cost it ~35 instructions, an eighth of its start and end.)
+            Inner::NonRecording(context) if context.trace_state().owns_nothing() => {}
+            _ => drop_slow(self.take()),
         }
     }
 }
@@ -366,6 +371,33 @@ mod tests {
         fn source(&self) -> Option<&(dyn Error + 'static)> {
             Some(&self.0)
         }
+    }
+
+    #[test]
+    fn dropping_a_non_recording_span_releases_its_trace_state() {
+        use crate::trace::{SpanId, TraceFlags, TraceId, TraceState};
+        let state = TraceState::from_header("vendor=value").unwrap();
+        let context = |state: TraceState| {
+            SpanContext::new(
+                TraceId::from_int(7),
+                SpanId::from_int(9),
+                TraceFlags::NONE,
+                true,
+                state,
+            )
+        };
+        let span = Span::non_recording(context(state.clone()));
+        assert_eq!(state.sharers(), 2);
+        assert_eq!(span.span_context().trace_state().header(), "vendor=value");
+        span.end();
+        assert_eq!(state.sharers(), 1, "the span's copy was not released");
+
+        // Without a trace state there is nothing to release; the span
+        // still carries its context until it ends.
+        let span = Span::non_recording(context(TraceState::NONE));
+        assert!(span.span_context().is_valid());
+        assert!(!span.is_recording());
+        drop(span);
     }
 
     #[test]

@@ -182,8 +182,22 @@ impl TraceState {
     }
 
     /// True when there are no members.
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.0.is_none()
+    }
+
+    /// True when this value holds no allocation, so forgetting it (instead
+    /// of dropping it) leaks nothing.
+    #[inline]
+    pub(crate) fn owns_nothing(&self) -> bool {
+        self.0.is_none()
+    }
+
+    /// How many trace states share this one's allocation (0: none).
+    #[cfg(test)]
+    pub(crate) fn sharers(&self) -> usize {
+        self.0.as_ref().map_or(0, std::sync::Arc::strong_count)
     }
 
     /// The number of members.
