@@ -48,7 +48,6 @@ pub mod clew_side {
     }
 
     /// Counts spans with a relaxed atomic and drops them.
-    /// Counts spans with a relaxed atomic and drops them.
     #[derive(Debug)]
     pub struct DiscardExporter;
 

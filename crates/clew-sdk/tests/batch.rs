@@ -57,6 +57,53 @@ fn exports_when_the_batch_is_full_without_waiting_for_the_delay() {
     p.shutdown(Duration::from_secs(5)).unwrap();
 }
 
+/// After bursts of spans as fast as one thread can end them, and a pause,
+/// the next batch is still exported as soon as it is full (the timer is an
+/// hour away), a flush still exports a partial one, and nothing is lost or
+/// exported twice. (A worker that paces itself by the rate it saw, as one
+/// measured variant did, must not sleep through the pause.)
+#[test]
+fn after_a_fast_burst_and_a_pause_the_next_full_batch_goes_out_at_once() {
+    let (exporter, rx) = ChannelExporter::new();
+    let config = BatchConfig::default()
+        .with_scheduled_delay(Duration::from_secs(3600))
+        .with_max_queue_size(4096)
+        .with_max_export_batch_size(16);
+    let p = SdkTracerProvider::builder()
+        .with_env(Env::from_pairs([("X", "1")]))
+        .with_batch_exporter_config(exporter, config)
+        .build();
+    let tracer = p.tracer("t");
+    let mut exported = 0;
+    for round in 0..3 {
+        for _ in 0..100_000 {
+            tracer.start("burst").end();
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        for _ in 0..16 {
+            tracer.start("late").end();
+        }
+        loop {
+            let batch = rx
+                .recv_timeout(Duration::from_secs(10))
+                .unwrap_or_else(|_| panic!("round {round}: the late batch was not exported"));
+            exported += batch.len();
+            if batch.iter().any(|s| s.name == "late") {
+                break;
+            }
+        }
+    }
+    tracer.start("partial").end();
+    p.force_flush(Duration::from_secs(10)).unwrap();
+    exported += rx.try_iter().map(|b| b.len()).sum::<usize>();
+    let s = p.processor_stats()[0];
+    invariant(&s);
+    assert_eq!(s.created, 3 * 100_016 + 1);
+    assert_eq!(s.queued, 0, "{s:?}");
+    assert_eq!(exported as u64, s.exported, "{s:?}");
+    p.shutdown(Duration::from_secs(5)).unwrap();
+}
+
 #[test]
 fn exports_after_the_schedule_delay() {
     let (exporter, rx) = ChannelExporter::new();
