@@ -316,13 +316,14 @@ impl Deref for Span {
 impl Drop for Span {
     #[inline]
     fn drop(&mut self) {
-        match &self.handle.inner {
-            Inner::Invalid => {}
-            // Nothing to end, and nothing owned: a span context's only heap
-            // part is its trace state. (An unsampled span: the call below
-            // cost it ~35 instructions, an eighth of its start and end.)
-            Inner::NonRecording(context) if context.trace_state().owns_nothing() => {}
-            _ => drop_slow(self.take()),
+        // One check, inline; everything else out of line. Skipping that call
+        // for a non-recording span without a trace state as well (a second
+        // inline check) was measured twice, in separate sessions: an
+        // unsampled span 263 → 236 instructions, but the no-op span 18 → 23
+        // (the kind is then decoded in full), and passing the handle to the
+        // call by reference instead made the no-op span 31. Not kept.
+        if !matches!(self.handle.inner, Inner::Invalid) {
+            drop_slow(self.take());
         }
     }
 }

@@ -182,15 +182,7 @@ impl TraceState {
     }
 
     /// True when there are no members.
-    #[inline]
     pub fn is_empty(&self) -> bool {
-        self.0.is_none()
-    }
-
-    /// True when this value holds no allocation, so forgetting it (instead
-    /// of dropping it) leaks nothing.
-    #[inline]
-    pub(crate) fn owns_nothing(&self) -> bool {
         self.0.is_none()
     }
 
