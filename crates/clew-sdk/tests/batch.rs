@@ -42,10 +42,7 @@ fn exports_when_the_batch_is_full_without_waiting_for_the_delay() {
     let config = BatchConfig::default()
         .with_scheduled_delay(Duration::from_secs(3600))
         .with_max_export_batch_size(10);
-    let p = SdkTracerProvider::builder()
-        .with_env(Env::from_pairs([("X", "1")]))
-        .with_batch_exporter_config(exporter, config)
-        .build();
+    let p = common::batch_provider(exporter, config);
     let tracer = p.tracer("t");
     for _ in 0..10 {
         tracer.start("x").end();
@@ -69,10 +66,7 @@ fn after_a_fast_burst_and_a_pause_the_next_full_batch_goes_out_at_once() {
         .with_scheduled_delay(Duration::from_secs(3600))
         .with_max_queue_size(4096)
         .with_max_export_batch_size(16);
-    let p = SdkTracerProvider::builder()
-        .with_env(Env::from_pairs([("X", "1")]))
-        .with_batch_exporter_config(exporter, config)
-        .build();
+    let p = common::batch_provider(exporter, config);
     let tracer = p.tracer("t");
     let mut exported = 0;
     for round in 0..3 {
@@ -108,10 +102,7 @@ fn after_a_fast_burst_and_a_pause_the_next_full_batch_goes_out_at_once() {
 fn exports_after_the_schedule_delay() {
     let (exporter, rx) = ChannelExporter::new();
     let config = BatchConfig::default().with_scheduled_delay(Duration::from_millis(50));
-    let p = SdkTracerProvider::builder()
-        .with_env(Env::from_pairs([("X", "1")]))
-        .with_batch_exporter_config(exporter, config)
-        .build();
+    let p = common::batch_provider(exporter, config);
     p.tracer("t").start("lonely").end();
     let batch = rx
         .recv_timeout(Duration::from_secs(10))
@@ -155,10 +146,7 @@ fn a_full_queue_drops_never_blocks_and_counts_exactly() {
         .with_max_queue_size(8)
         .with_max_export_batch_size(4)
         .with_scheduled_delay(Duration::from_secs(3600));
-    let p = SdkTracerProvider::builder()
-        .with_env(Env::from_pairs([("X", "1")]))
-        .with_batch_exporter_config(exporter.clone(), config)
-        .build();
+    let p = common::batch_provider(exporter.clone(), config);
     let tracer = p.tracer("t");
     for _ in 0..4 {
         tracer.start("x").end();
@@ -185,10 +173,7 @@ fn a_full_queue_drops_never_blocks_and_counts_exactly() {
 fn failed_exports_are_counted_as_dropped() {
     let flaky = Arc::new(FlakyExporter::default());
     let config = BatchConfig::default().with_max_export_batch_size(5);
-    let p = SdkTracerProvider::builder()
-        .with_env(Env::from_pairs([("X", "1")]))
-        .with_batch_exporter_config(Arc::clone(&flaky), config)
-        .build();
+    let p = common::batch_provider(Arc::clone(&flaky), config);
     // A flush whose exports failed says how many spans it lost.
     let mut reported = 0;
     let mut flush = || match p.force_flush(Duration::from_secs(10)) {
@@ -225,10 +210,7 @@ fn accounting_is_exact_under_concurrency() {
     let config = BatchConfig::default()
         .with_max_queue_size(64)
         .with_max_export_batch_size(16);
-    let p = SdkTracerProvider::builder()
-        .with_env(Env::from_pairs([("X", "1")]))
-        .with_batch_exporter_config(Discard, config)
-        .build();
+    let p = common::batch_provider(Discard, config);
     let stop = Arc::new(AtomicBool::new(false));
     let producers = spawn_producers(&p, 3, 20_000);
     let checker = {
@@ -259,10 +241,7 @@ fn accounting_is_exact_under_concurrency() {
 fn shutdown_exports_everything_queued_then_refuses() {
     let (exporter, rx) = ChannelExporter::new();
     let config = BatchConfig::default().with_scheduled_delay(Duration::from_secs(3600));
-    let p = SdkTracerProvider::builder()
-        .with_env(Env::from_pairs([("X", "1")]))
-        .with_batch_exporter_config(exporter, config)
-        .build();
+    let p = common::batch_provider(exporter, config);
     for _ in 0..1000 {
         p.tracer("t").start("x").end();
     }
@@ -277,10 +256,7 @@ fn shutdown_exports_everything_queued_then_refuses() {
 fn flush_and_shutdown_honour_their_timeout_when_the_exporter_hangs() {
     let exporter = GatedExporter::default(); // never opened
     let config = BatchConfig::default().with_max_export_batch_size(1);
-    let p = SdkTracerProvider::builder()
-        .with_env(Env::from_pairs([("X", "1")]))
-        .with_batch_exporter_config(exporter.clone(), config)
-        .build();
+    let p = common::batch_provider(exporter.clone(), config);
     for _ in 0..3 {
         p.tracer("t").start("x").end();
     }
@@ -348,15 +324,12 @@ fn overlapping_exports(wants: usize, config: BatchConfig) -> usize {
         wants,
         ..SlowExporter::default()
     });
-    let p = SdkTracerProvider::builder()
-        .with_env(Env::from_pairs([("X", "1")]))
-        .with_batch_exporter_config(
-            Arc::clone(&exporter),
-            config
-                .with_scheduled_delay(Duration::from_secs(3600))
-                .with_max_export_batch_size(10),
-        )
-        .build();
+    let p = common::batch_provider(
+        Arc::clone(&exporter),
+        config
+            .with_scheduled_delay(Duration::from_secs(3600))
+            .with_max_export_batch_size(10),
+    );
     let tracer = p.tracer("t");
     for _ in 0..60 {
         tracer.start("x").end();
@@ -411,15 +384,12 @@ impl SpanExporter for PanicsOnce {
 #[test]
 fn a_panicking_exporter_loses_its_batch_not_the_processor() {
     let exporter = Arc::new(PanicsOnce::default());
-    let p = SdkTracerProvider::builder()
-        .with_env(Env::from_pairs([("X", "1")]))
-        .with_batch_exporter_config(
-            Arc::clone(&exporter),
-            BatchConfig::default()
-                .with_max_export_batch_size(10)
-                .with_scheduled_delay(Duration::from_secs(3600)),
-        )
-        .build();
+    let p = common::batch_provider(
+        Arc::clone(&exporter),
+        BatchConfig::default()
+            .with_max_export_batch_size(10)
+            .with_scheduled_delay(Duration::from_secs(3600)),
+    );
     let tracer = p.tracer("t");
     for _ in 0..30 {
         tracer.start("x").end();

@@ -46,10 +46,7 @@ fn invalid_values_name_their_variable_and_fall_back() {
     );
 
     let config = BatchConfig::default().with_max_export_batch_size(1);
-    let p2 = SdkTracerProvider::builder()
-        .with_env(Env::from_pairs([("X", "1")]))
-        .with_batch_exporter_config(FlakyExporter::default(), config)
-        .build();
+    let p2 = common::batch_provider(FlakyExporter::default(), config);
     for _ in 0..4 {
         p2.tracer("t").start("x").end();
         // The flaky exporter fails every other export: a flush reports it.

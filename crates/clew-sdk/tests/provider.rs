@@ -532,13 +532,10 @@ fn an_unbounded_timeout_waits_without_overflowing() {
     // the batch processor's thread as its schedule delay.
     let exporter = clew_sdk::export::InMemoryExporter::new();
     // The schedule delay too ("never on a timer").
-    let p = SdkTracerProvider::builder()
-        .with_env(Env::from_pairs([("X", "1")]))
-        .with_batch_exporter_config(
-            exporter.clone(),
-            clew_sdk::processor::BatchConfig::default().with_scheduled_delay(Duration::MAX),
-        )
-        .build();
+    let p = common::batch_provider(
+        exporter.clone(),
+        clew_sdk::processor::BatchConfig::default().with_scheduled_delay(Duration::MAX),
+    );
     p.tracer("t").start("x").end();
     p.force_flush(Duration::MAX).unwrap();
     assert_eq!(exporter.finished_spans().len(), 1);

@@ -1,13 +1,24 @@
-//! Exporters that misbehave on purpose.
+//! Exporters that misbehave on purpose, and the batch provider most tests build.
 #![allow(dead_code, unreachable_pub)]
 
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
+use clew_sdk::env::Env;
 use clew_sdk::export::SpanBatch;
 use clew_sdk::export::{ExportError, SpanExporter};
-use clew_sdk::{Resource, SpanData};
+use clew_sdk::processor::BatchConfig;
+use clew_sdk::{Resource, SdkTracerProvider, SpanData};
+
+/// A provider whose only processor batches into `exporter` with `config`,
+/// its environment empty so that nothing from the process's overrides it.
+pub fn batch_provider(exporter: impl SpanExporter, config: BatchConfig) -> SdkTracerProvider {
+    SdkTracerProvider::builder()
+        .with_env(Env::from_pairs([("X", "1")]))
+        .with_batch_exporter_config(exporter, config)
+        .build()
+}
 
 /// Reports each export on a channel, so tests wait for exports without sleeping.
 #[derive(Debug)]
