@@ -4,12 +4,17 @@
 
 mod support;
 
+use std::borrow::Cow;
 use std::error::Error;
 use std::fmt;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use clew_api::trace::{Link, SpanContext, SpanKind, Status, TraceState};
-use clew_api::{Context, KeyValue, Value};
+use clew_api::trace::{
+    InstrumentationScope, Link, Span, SpanContext, SpanKind, SpanStart, Status, TraceState,
+    TracerProvider,
+};
+use clew_api::{Context, KeyValue, Tracer, Value};
 use support::{assert_child_of, Recorder};
 
 #[test]
@@ -433,4 +438,87 @@ fn spans_start_from_thread_local_destructors_during_thread_teardown() {
             "{name}: recorded whole"
         );
     }
+}
+
+/// A provider that notes which of the two entry points each span came
+/// through, and what it was given.
+#[derive(Debug, Default)]
+struct EntryPoints(Mutex<Vec<(&'static str, String, SpanKind, usize)>>);
+
+impl TracerProvider for EntryPoints {
+    fn start_span(
+        &self,
+        _scope: &Arc<InstrumentationScope>,
+        start: SpanStart,
+        parent: &Context,
+    ) -> Span {
+        self.0.lock().unwrap().push((
+            "start_span",
+            start.name.into_owned(),
+            start.kind,
+            start.attributes.len(),
+        ));
+        Span::non_recording(parent.span_context().clone())
+    }
+
+    fn start_named_span(
+        &self,
+        _scope: &Arc<InstrumentationScope>,
+        name: Cow<'static, str>,
+        parent: &Context,
+    ) -> Span {
+        self.0
+            .lock()
+            .unwrap()
+            .push(("start_named_span", name.into_owned(), SpanKind::Internal, 0));
+        Span::non_recording(parent.span_context().clone())
+    }
+}
+
+#[test]
+fn spans_with_only_a_name_start_through_the_named_entry_point() {
+    let provider = Arc::new(EntryPoints::default());
+    let tracer = Tracer::new(provider.clone(), InstrumentationScope::new("entry"));
+    drop(tracer.start("start"));
+    tracer.in_span("in_span", |_| {});
+    drop(tracer.start_with_context("with_context", &Context::new()));
+    drop(
+        tracer
+            .span("built")
+            .with_kind(SpanKind::Client)
+            .with_attribute(KeyValue::new("a", 1))
+            .start(),
+    );
+    tracer.span("built_in_span").in_span(|_| {});
+    let seen = provider.0.lock().unwrap().clone();
+    let expected: Vec<(&str, String, SpanKind, usize)> = vec![
+        ("start_named_span", "start".into(), SpanKind::Internal, 0),
+        ("start_named_span", "in_span".into(), SpanKind::Internal, 0),
+        (
+            "start_named_span",
+            "with_context".into(),
+            SpanKind::Internal,
+            0,
+        ),
+        ("start_span", "built".into(), SpanKind::Client, 1),
+        ("start_span", "built_in_span".into(), SpanKind::Internal, 0),
+    ];
+    assert_eq!(seen, expected);
+}
+
+#[test]
+fn a_provider_with_only_start_span_receives_named_spans_through_it() {
+    // `Recorder` implements `start_span` alone: the default body of
+    // `start_named_span` must hand it a plain internal start.
+    let rec = Recorder::new();
+    let tracer = rec.tracer("default-body");
+    tracer.in_span("outer", |_| {
+        tracer.start("inner").end();
+    });
+    let outer = rec.get("outer");
+    let inner = rec.get("inner");
+    assert_eq!(outer.kind, SpanKind::Internal);
+    assert_eq!(inner.kind, SpanKind::Internal);
+    assert!(outer.attributes.is_empty() && inner.attributes.is_empty());
+    assert_child_of(&inner, &outer);
 }

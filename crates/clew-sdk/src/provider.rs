@@ -264,55 +264,114 @@ impl TracerProvider for SdkTracerProvider {
         start: SpanStart,
         parent: &Context,
     ) -> Span {
-        let shared = self.shared();
-        let parent_sc = parent.span_context();
-        if shared.disabled
-            || parent.is_telemetry_suppressed()
-            || shared.is_shutdown.load(Ordering::Relaxed)
-        {
-            return Span::non_recording(parent_sc.clone());
-        }
-        let (trace_id, span_id, base_flags) = shared.new_ids(parent_sc);
-        let Some(shortcut) = shared.shortcut else {
-            return start_with_sampler(shared, scope, start, parent, trace_id, span_id, base_flags);
-        };
-        // One of clew's own samplers: decided here, without a call. (The
-        // context is built in each branch: one construction before the
-        // branch measured 6 instructions more unsampled, ~50 more for three
-        // nested spans, through the code LLVM then laid out.)
-        if !shortcut.sampled(parent_sc) {
-            discard(start.attributes);
-            discard(start.links);
-            return Span::non_recording(SpanContext::new(
-                trace_id,
-                span_id,
-                base_flags.with_sampled(false),
-                false,
-                parent_sc.trace_state().clone(),
-            ));
-        }
-        let context = SpanContext::new(
-            trace_id,
-            span_id,
-            base_flags.with_sampled(true),
-            false,
-            parent_sc.trace_state().clone(),
-        );
-        start_recording(
+        start_span_from(self.shared(), scope, start, parent)
+    }
+
+    fn start_named_span(
+        &self,
+        scope: &Arc<InstrumentationScope>,
+        name: Cow<'static, str>,
+        parent: &Context,
+    ) -> Span {
+        start_span_from(self.shared(), scope, Named(name), parent)
+    }
+}
+
+/// What a span starts from: a full [`SpanStart`], or a name alone, whose
+/// start is built only when the span records (an unsampled span then never
+/// builds, moves or forgets one).
+trait StartSource {
+    fn into_start(self) -> SpanStart;
+    /// Releases what a span that is not recorded was given.
+    fn discard(self);
+}
+
+impl StartSource for SpanStart {
+    #[inline(always)]
+    fn into_start(self) -> SpanStart {
+        self
+    }
+
+    #[inline(always)]
+    fn discard(self) {
+        discard(self.attributes);
+        discard(self.links);
+    }
+}
+
+struct Named(Cow<'static, str>);
+
+impl StartSource for Named {
+    #[inline(always)]
+    fn into_start(self) -> SpanStart {
+        SpanStart::new(self.0)
+    }
+
+    #[inline(always)]
+    fn discard(self) {}
+}
+
+#[inline(always)]
+fn start_span_from(
+    shared: &'static ProviderShared,
+    scope: &Arc<InstrumentationScope>,
+    start: impl StartSource,
+    parent: &Context,
+) -> Span {
+    let parent_sc = parent.span_context();
+    if shared.disabled
+        || parent.is_telemetry_suppressed()
+        || shared.is_shutdown.load(Ordering::Relaxed)
+    {
+        return Span::non_recording(parent_sc.clone());
+    }
+    let (trace_id, span_id, base_flags) = shared.new_ids(parent_sc);
+    let Some(shortcut) = shared.shortcut else {
+        return start_with_sampler(
             shared,
             scope,
-            &mut ManuallyDrop::new(start),
+            start.into_start(),
             parent,
-            context,
-            Vec::new(),
-        )
+            trace_id,
+            span_id,
+            base_flags,
+        );
+    };
+    // One of clew's own samplers: decided here, without a call. (The
+    // context is built in each branch: one construction before the
+    // branch measured 6 instructions more unsampled, ~50 more for three
+    // nested spans, through the code LLVM then laid out.)
+    if !shortcut.sampled(parent_sc) {
+        start.discard();
+        return Span::non_recording(SpanContext::new(
+            trace_id,
+            span_id,
+            base_flags.with_sampled(false),
+            false,
+            parent_sc.trace_state().clone(),
+        ));
     }
+    let context = SpanContext::new(
+        trace_id,
+        span_id,
+        base_flags.with_sampled(true),
+        false,
+        parent_sc.trace_state().clone(),
+    );
+    start_recording(
+        shared,
+        scope,
+        &mut ManuallyDrop::new(start.into_start()),
+        parent,
+        context,
+        Vec::new(),
+    )
 }
 
 impl ProviderShared {
     /// The new span's trace id (the parent's, if any), span id, and the
     /// flags it inherits or, for a new trace, starts with.
-    #[inline]
+    #[inline(always)]
     fn new_ids(&self, parent: &SpanContext) -> (TraceId, SpanId, TraceFlags) {
         match (&self.id_generator, parent.is_valid()) {
             (None, true) => (parent.trace_id(), random_span_id(), parent.trace_flags()),

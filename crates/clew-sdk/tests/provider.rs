@@ -776,3 +776,99 @@ fn span_allocations_reused_by_later_spans_carry_nothing_over() {
     .unwrap();
     assert_eq!(exporter.finished_spans().len(), 1 + 100 + 1 + 50);
 }
+
+/// Notes what it is asked, then defers to `AlwaysOff` for names starting
+/// with `drop` and to `AlwaysOn` for the rest.
+#[derive(Debug, Default)]
+struct Asked(std::sync::Mutex<Vec<Asking>>);
+
+/// Name, kind, how many attributes and links, trace id.
+type Asking = (String, SpanKind, usize, usize, TraceId);
+
+impl Sampler for Asked {
+    fn should_sample(&self, p: &SamplingParameters<'_>) -> SamplingResult {
+        self.0.lock().unwrap().push((
+            p.name.to_string(),
+            p.kind,
+            p.attributes.len(),
+            p.links.len(),
+            p.trace_id,
+        ));
+        if p.name.starts_with("drop") {
+            AlwaysOff.should_sample(p)
+        } else {
+            AlwaysOn.should_sample(p)
+        }
+    }
+    fn description(&self) -> String {
+        "Asked".into()
+    }
+}
+
+#[test]
+fn a_span_started_by_name_alone_is_sampled_and_recorded_like_a_built_one() {
+    let exporter = InMemoryExporter::new();
+    let asked = std::sync::Arc::new(Asked::default());
+    let p = SdkTracerProvider::builder()
+        .with_env(Env::from_pairs([("X", "1")]))
+        .with_sampler(asked.clone())
+        .with_simple_exporter(exporter.clone())
+        .build();
+    let tracer = p.tracer("t");
+    let parent = Context::new().with_remote_span_context(SpanContext::new(
+        TraceId::from_int(7),
+        SpanId::from_int(7),
+        TraceFlags::SAMPLED,
+        true,
+        TraceState::NONE.insert("k", "v").unwrap(),
+    ));
+    // By name alone (the named entry point) and built (the full one), kept
+    // and dropped.
+    tracer.start_with_context("named", &parent).end();
+    tracer
+        .span("built")
+        .with_parent(parent.clone())
+        .start()
+        .end();
+    let named_drop = tracer.start_with_context("drop-named", &parent);
+    let built_drop = tracer
+        .span("drop-built")
+        .with_parent(parent.clone())
+        .start();
+
+    let asked = asked.0.lock().unwrap().clone();
+    let trace = TraceId::from_int(7);
+    assert_eq!(
+        asked,
+        [
+            ("named".to_string(), SpanKind::Internal, 0, 0, trace),
+            ("built".to_string(), SpanKind::Internal, 0, 0, trace),
+            ("drop-named".to_string(), SpanKind::Internal, 0, 0, trace),
+            ("drop-built".to_string(), SpanKind::Internal, 0, 0, trace),
+        ]
+    );
+    let (named, built) = (
+        exporter.span("named").unwrap(),
+        exporter.span("built").unwrap(),
+    );
+    for span in [&named, &built] {
+        assert_eq!(span.kind, SpanKind::Internal);
+        assert_eq!(span.parent_span_id, SpanId::from_int(7));
+        assert!(span.parent_is_remote);
+        assert_eq!(span.span_context.trace_state().get("k"), Some("v"));
+        assert!(span.attributes.is_empty() && span.links.is_empty());
+    }
+    for span in [&named_drop, &built_drop] {
+        assert!(!span.is_recording());
+        let sc = span.span_context();
+        assert_eq!(sc.trace_id(), trace);
+        assert!(sc.span_id().is_valid() && sc.span_id() != SpanId::from_int(7));
+        assert!(!sc.is_sampled());
+        assert_eq!(sc.trace_state().get("k"), Some("v"));
+    }
+    assert_eq!(
+        exporter.finished_spans().len(),
+        2,
+        "dropped spans are not exported"
+    );
+}

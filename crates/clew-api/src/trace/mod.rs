@@ -328,6 +328,20 @@ pub trait TracerProvider: Send + Sync + fmt::Debug + 'static {
         start: SpanStart,
         parent: &Context,
     ) -> Span;
+
+    /// Starts an internal span that has only a name and starts now, as
+    /// [`Tracer::start`] and [`Tracer::in_span`] make it: the same as
+    /// `start_span` with [`SpanStart::new(name)`](SpanStart::new), which is
+    /// what the default does. A provider overrides it to skip building the
+    /// start for a span it will not record.
+    fn start_named_span(
+        &self,
+        scope: &Arc<InstrumentationScope>,
+        name: Cow<'static, str>,
+        parent: &Context,
+    ) -> Span {
+        self.start_span(scope, SpanStart::new(name), parent)
+    }
 }
 
 /// A provider that records nothing: every span is non-recording and carries

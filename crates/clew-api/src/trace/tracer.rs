@@ -80,20 +80,16 @@ impl Tracer {
         }
     }
 
-    /// The start is made inside, where it is handed over: moving a made
-    /// one in cost a copy of its 96 bytes.
     #[inline(never)]
     fn start_current(&self, provider: &dyn TracerProvider, name: Cow<'static, str>) -> Span {
-        Context::map_current(|parent| {
-            provider.start_span(&self.scope, SpanStart::new(name), parent)
-        })
+        Context::map_current(|parent| provider.start_named_span(&self.scope, name, parent))
     }
 
     /// Starts an internal span, child of `parent`'s span.
     pub fn start_with_context(&self, name: impl Into<Cow<'static, str>>, parent: &Context) -> Span {
         match self.provider() {
             None => Span::non_recording(parent.span_context().clone()),
-            Some(provider) => provider.start_span(&self.scope, SpanStart::new(name), parent),
+            Some(provider) => provider.start_named_span(&self.scope, name.into(), parent),
         }
     }
 
@@ -121,9 +117,9 @@ impl Tracer {
         };
         // The same as `self.span(name).in_span(f)`, without a builder to
         // move through each step (measured: ~25 instructions per span).
-        let start = SpanStart::new(name);
+        let name = name.into();
         let (span, cx) = Context::map_current(|parent| {
-            let span = provider.start_span(&self.scope, start, parent);
+            let span = provider.start_named_span(&self.scope, name, parent);
             let cx = parent.with_span(span.handle());
             (span, cx)
         });
