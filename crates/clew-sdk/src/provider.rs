@@ -428,8 +428,7 @@ fn start_with_sampler(
         trace_state,
     );
     if result.decision == SamplingDecision::Drop {
-        discard(start.attributes);
-        discard(start.links);
+        start.discard();
         discard(result.attributes);
         return Span::non_recording(context);
     }
