@@ -96,6 +96,9 @@ pub mod shutdown;
 mod span;
 
 pub use limits::SpanLimits;
+pub use provider::{SdkTracerProvider, SdkTracerProviderBuilder, ShutdownError};
+pub use resource::Resource;
+pub use span::{Scope, SpanData, SpanEvent, SpanEvents, SpanLink};
 
 /// Locks `m`, going on through poisoning: the SDK's locks guard counters
 /// and buffers that stay consistent even if a holder panicked, and the SDK
@@ -103,6 +106,3 @@ pub use limits::SpanLimits;
 pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
-pub use provider::{SdkTracerProvider, SdkTracerProviderBuilder, ShutdownError};
-pub use resource::Resource;
-pub use span::{Scope, SpanData, SpanEvent, SpanEvents, SpanLink};
