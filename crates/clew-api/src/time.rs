@@ -36,20 +36,105 @@
 //!
 //! The SDK also never lets a span end before it started.
 
-use std::time::SystemTime;
+use std::fmt;
+use std::ops::Add;
+use std::time::{Duration, SystemTime};
+
+/// A point in wall-clock time, as nanoseconds since the Unix epoch: what
+/// spans and events are stamped with, and exactly what OTLP carries
+/// (`fixed64 time_unix_nano`).
+///
+/// It is 8 bytes where a [`SystemTime`] is 16, which keeps a finished span's
+/// record small, and reading it from the clock or writing it to the wire is
+/// an integer operation. It converts to and from [`SystemTime`] both ways
+/// (`.into()`): a time before the epoch becomes the epoch, and one after
+/// the year 2554 (the end of 64-bit nanoseconds) the last representable
+/// instant.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Timestamp(u64);
+
+impl Timestamp {
+    /// The Unix epoch, 1970-01-01T00:00:00Z.
+    pub const UNIX_EPOCH: Timestamp = Timestamp(0);
+
+    /// The current time; the same as [`now`].
+    #[inline]
+    pub fn now() -> Timestamp {
+        now()
+    }
+
+    /// The instant `nanos` nanoseconds after the epoch.
+    #[inline]
+    pub const fn from_unix_nanos(nanos: u64) -> Timestamp {
+        Timestamp(nanos)
+    }
+
+    /// Nanoseconds since the epoch.
+    #[inline]
+    pub const fn unix_nanos(self) -> u64 {
+        self.0
+    }
+
+    /// How long after `earlier` this is, or `None` when it is before it.
+    #[inline]
+    pub fn checked_duration_since(self, earlier: Timestamp) -> Option<Duration> {
+        self.0.checked_sub(earlier.0).map(Duration::from_nanos)
+    }
+
+    /// How long after `earlier` this is, or zero when it is before it.
+    #[inline]
+    pub fn saturating_duration_since(self, earlier: Timestamp) -> Duration {
+        Duration::from_nanos(self.0.saturating_sub(earlier.0))
+    }
+}
+
+/// Adds a duration, saturating at the last representable instant.
+impl Add<Duration> for Timestamp {
+    type Output = Timestamp;
+    fn add(self, d: Duration) -> Timestamp {
+        let nanos = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        Timestamp(self.0.saturating_add(nanos))
+    }
+}
+
+impl From<SystemTime> for Timestamp {
+    fn from(t: SystemTime) -> Timestamp {
+        match t.duration_since(SystemTime::UNIX_EPOCH) {
+            Ok(d) => Timestamp(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)),
+            Err(_) => Timestamp::UNIX_EPOCH,
+        }
+    }
+}
+
+impl From<Timestamp> for SystemTime {
+    fn from(t: Timestamp) -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_nanos(t.0)
+    }
+}
+
+impl fmt::Debug for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "Timestamp({}.{:09}s)",
+            self.0 / 1_000_000_000,
+            self.0 % 1_000_000_000
+        )
+    }
+}
 
 /// The current wall-clock time: what clew stamps spans and events with.
 ///
 /// See the [module documentation](self) for how it is read.
 #[inline]
-pub fn now() -> SystemTime {
+pub fn now() -> Timestamp {
     #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
     {
         tsc::now()
     }
     #[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
     {
-        SystemTime::now()
+        Timestamp::from(SystemTime::now())
     }
 }
 
@@ -73,6 +158,8 @@ mod tsc {
     use std::sync::OnceLock;
     use std::time::{Duration, Instant, SystemTime};
 
+    use super::Timestamp;
+
     /// How long a thread's anchor serves before it takes a new one.
     const ANCHOR_PERIOD_NS: u128 = 50_000_000;
     /// How long after the first reading the rate is first measured.
@@ -84,7 +171,8 @@ mod tsc {
     #[derive(Clone, Copy)]
     struct Anchor {
         tsc: u64,
-        at: SystemTime,
+        /// The wall clock at `tsc`, in nanoseconds since the epoch.
+        at: u64,
         /// Nanoseconds per tick, as a 32.32 fixed-point number.
         scale: u64,
         /// Ticks after `tsc` this anchor serves; 0 while the rate is unknown.
@@ -93,7 +181,7 @@ mod tsc {
 
     thread_local! {
         static ANCHOR: Cell<Anchor> = const {
-            Cell::new(Anchor { tsc: 0, at: SystemTime::UNIX_EPOCH, scale: 0, period: 0 })
+            Cell::new(Anchor { tsc: 0, at: 0, scale: 0, period: 0 })
         };
     }
 
@@ -113,14 +201,15 @@ mod tsc {
     }
 
     #[inline]
-    pub(super) fn now() -> SystemTime {
+    pub(super) fn now() -> Timestamp {
         let anchor = ANCHOR.with(Cell::get);
         let ticks = counter().wrapping_sub(anchor.tsc);
         // A counter that went backwards wraps to a huge value and renews.
         if ticks < anchor.period {
             // `ticks * scale` stays below 2^64 and the result below one
-            // second: `period` is 50 ms of ticks.
-            return anchor.at + Duration::new(0, ((ticks * anchor.scale) >> 32) as u32);
+            // second: `period` is 50 ms of ticks. `at` is at most the last
+            // representable instant minus a second (see `renew`).
+            return Timestamp(anchor.at + ((ticks * anchor.scale) >> 32));
         }
         renew()
     }
@@ -133,15 +222,20 @@ mod tsc {
     /// (once the rate is known) and returns it.
     #[cold]
     #[inline(never)]
-    fn renew() -> SystemTime {
+    fn renew() -> Timestamp {
         let scale = rate();
         if scale == 0 || scale == UNUSABLE {
             // No anchor to take: every reading comes here and costs what
             // `SystemTime::now` costs, and a little more only while the
             // rate is measured.
-            return SystemTime::now();
+            return Timestamp::from(SystemTime::now());
         }
         let (tsc, at) = paired(SystemTime::now);
+        // Kept a second short of the end of the representable range, so
+        // that adding up to a period's nanoseconds in `now` cannot overflow.
+        let at = Timestamp::from(at)
+            .unix_nanos()
+            .min(u64::MAX - 1_000_000_000);
         let period = ((ANCHOR_PERIOD_NS << 32) / u128::from(scale)) as u64;
         ANCHOR.with(|a| {
             a.set(Anchor {
@@ -151,7 +245,7 @@ mod tsc {
                 period,
             })
         });
-        at
+        Timestamp(at)
     }
 
     /// Reads `clock` between two counter readings and returns it with their
@@ -263,9 +357,9 @@ mod tests {
         let check = || {
             let start = Instant::now();
             while start.elapsed() < Duration::from_millis(150) {
-                let before = SystemTime::now();
+                let before = Timestamp::from(SystemTime::now());
                 let ours = now();
-                let after = SystemTime::now();
+                let after = Timestamp::from(SystemTime::now());
                 let slack = Duration::from_micros(200);
                 assert!(
                     ours + slack >= before && ours <= after + slack,
@@ -281,6 +375,32 @@ mod tests {
     }
 
     #[test]
+    fn timestamps_convert_to_and_from_system_time() {
+        let t = SystemTime::UNIX_EPOCH + Duration::new(1_763_731_200, 123_456_789);
+        let ts = Timestamp::from(t);
+        assert_eq!(ts.unix_nanos(), 1_763_731_200_123_456_789);
+        assert_eq!(SystemTime::from(ts), t);
+        assert_eq!(format!("{ts:?}"), "Timestamp(1763731200.123456789s)");
+        // Before the epoch: the epoch. Past 64-bit nanoseconds: the last one.
+        let before = SystemTime::UNIX_EPOCH - Duration::from_secs(5);
+        assert_eq!(Timestamp::from(before), Timestamp::UNIX_EPOCH);
+        let far = SystemTime::UNIX_EPOCH + Duration::from_secs(600 * 365 * 86_400);
+        assert_eq!(Timestamp::from(far).unix_nanos(), u64::MAX);
+        assert_eq!(
+            Timestamp::from_unix_nanos(u64::MAX - 1) + Duration::from_secs(1),
+            Timestamp::from_unix_nanos(u64::MAX)
+        );
+        let later = ts + Duration::from_millis(1500);
+        assert_eq!(later.unix_nanos(), 1_763_731_201_623_456_789);
+        assert_eq!(
+            later.checked_duration_since(ts),
+            Some(Duration::from_millis(1500))
+        );
+        assert_eq!(ts.checked_duration_since(later), None);
+        assert_eq!(ts.saturating_duration_since(later), Duration::ZERO);
+    }
+
+    #[test]
     fn measures_elapsed_time() {
         wait_for_rate();
         for sleep_ms in [1, 12, 60] {
@@ -289,7 +409,7 @@ mod tests {
             std::thread::sleep(Duration::from_millis(sleep_ms));
             let b = now();
             let real = start.elapsed();
-            let ours = b.duration_since(a).unwrap_or_default();
+            let ours = b.saturating_duration_since(a);
             let diff = ours.abs_diff(real);
             assert!(
                 diff < Duration::from_micros(300),
@@ -306,9 +426,8 @@ mod tests {
         let mut last = now();
         for _ in 0..200_000 {
             let t = now();
-            if let Err(back) = t.duration_since(last) {
-                assert!(back.duration() < Duration::from_micros(50), "{back:?}");
-            }
+            let back = last.saturating_duration_since(t);
+            assert!(back < Duration::from_micros(50), "{back:?}");
             last = t;
         }
     }

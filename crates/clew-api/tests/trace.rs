@@ -10,6 +10,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
+use clew_api::time::Timestamp;
 use clew_api::trace::{
     InstrumentationScope, Link, Span, SpanContext, SpanKind, SpanStart, Status, TraceState,
     TracerProvider,
@@ -65,6 +66,7 @@ fn events_links_status_and_rename() {
     let other = tracer.start("other");
     let other_sc = other.span_context().clone();
     drop(other);
+    // Times given as `SystemTime` (as here) or as `Timestamp` both work.
     let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
     let span = tracer
         .span("old")
@@ -86,13 +88,13 @@ fn events_links_status_and_rename() {
         s.events.iter().map(|e| &*e.name).collect::<Vec<_>>(),
         ["first", "second"]
     );
-    assert_eq!(s.events[1].timestamp, at);
+    assert_eq!(s.events[1].timestamp, Timestamp::from(at));
     assert_eq!(s.links.len(), 2);
     assert_eq!(s.links[0].span_context, other_sc);
     assert_eq!(s.links[0].attributes[0].key, "why");
     assert_eq!(s.status, Status::error("bad"), "Unset is ignored");
-    assert_eq!(s.start, at);
-    assert_eq!(s.end, at + Duration::from_millis(5));
+    assert_eq!(s.start, Timestamp::from(at));
+    assert_eq!(s.end, Timestamp::from(at) + Duration::from_millis(5));
 }
 
 #[test]

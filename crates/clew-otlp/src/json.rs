@@ -12,7 +12,7 @@ use clew_sdk::{Resource, SpanData};
 use clew_sdk::export::write_json_string as string;
 
 use crate::group::by_scope;
-use crate::protobuf::{flags, kind_number, unix_nanos};
+use crate::protobuf::{flags, kind_number};
 
 fn double(out: &mut String, f: f64) {
     if f.is_nan() {
@@ -145,15 +145,15 @@ fn span(out: &mut String, d: &SpanData) {
         out,
         ",\"kind\":{},\"startTimeUnixNano\":\"{}\",\"endTimeUnixNano\":\"{}\"",
         kind_number(d.kind),
-        unix_nanos(d.start_time),
-        unix_nanos(d.end_time)
+        d.start_time.unix_nanos(),
+        d.end_time.unix_nanos()
     );
     attributes(out, "attributes", &d.attributes);
     count(out, "droppedAttributesCount", d.dropped_attributes_count);
     if !d.events.is_empty() {
         out.push_str(",\"events\":[");
         list(out, &d.events, |out, e| {
-            let _ = write!(out, "{{\"timeUnixNano\":\"{}\"", unix_nanos(e.timestamp));
+            let _ = write!(out, "{{\"timeUnixNano\":\"{}\"", e.timestamp.unix_nanos());
             optional_string(out, "name", &e.name);
             attributes(out, "attributes", &e.attributes);
             count(out, "droppedAttributesCount", e.dropped_attributes_count);

@@ -7,8 +7,6 @@
 //! writing pass emits tags, the recorded lengths and the contents. Nothing is
 //! encoded twice and no intermediate message objects are built.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use clew_api::trace::{SpanContext, SpanKind, Status};
 use clew_api::{Array, KeyValue, Value};
 use clew_sdk::{Resource, SpanData};
@@ -151,13 +149,6 @@ impl Sink for Writer<'_> {
     }
 }
 
-/// Nanoseconds since the Unix epoch (0 before it).
-pub(crate) fn unix_nanos(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
-}
-
 /// OTLP `Span.SpanKind`.
 pub(crate) fn kind_number(kind: SpanKind) -> u64 {
     match kind {
@@ -235,13 +226,13 @@ fn span<S: Sink>(s: &mut S, d: &SpanData) {
     s.string(5, &d.name);
     s.tag(6, VARINT);
     s.varint(kind_number(d.kind));
-    s.fixed64_field(7, unix_nanos(d.start_time));
-    s.fixed64_field(8, unix_nanos(d.end_time));
+    s.fixed64_field(7, d.start_time.unix_nanos());
+    s.fixed64_field(8, d.end_time.unix_nanos());
     key_values(s, 9, &d.attributes);
     s.uint32(10, d.dropped_attributes_count);
     for e in d.events.iter() {
         s.message(11, |s| {
-            s.fixed64_field(1, unix_nanos(e.timestamp));
+            s.fixed64_field(1, e.timestamp.unix_nanos());
             s.string(2, &e.name);
             key_values(s, 3, &e.attributes);
             s.uint32(4, e.dropped_attributes_count);

@@ -122,8 +122,9 @@ fn spans() -> Vec<SpanData> {
     exporter.finished_spans()
 }
 
-fn nanos(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH).unwrap().as_nanos() as u64
+/// Through `SystemTime`, independently of the exporter's own conversion.
+fn nanos(t: impl Into<SystemTime>) -> u64 {
+    t.into().duration_since(UNIX_EPOCH).unwrap().as_nanos() as u64
 }
 
 fn same_value(a: &Value, b: &AnyValue) {

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::fmt::{self, Write as _};
 use std::io::Write;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use clew_api::trace::{SpanId, TraceId};
 use clew_api::{Array, Status, Value};
@@ -488,11 +488,7 @@ pub fn render_waterfall(spans: &[SpanData], resource: &Resource) -> String {
         .map(|s| s.end_time)
         .max()
         .unwrap_or(first.end_time);
-    let total = end
-        .duration_since(start)
-        .unwrap_or_default()
-        .as_nanos()
-        .max(1);
+    let total = end.saturating_duration_since(start).as_nanos().max(1);
     let service = resource
         .get("service.name")
         .map(|v| format!(" {v}"))
@@ -532,11 +528,7 @@ pub fn render_waterfall(spans: &[SpanData], resource: &Resource) -> String {
         .max()
         .unwrap_or(0);
     for (depth, span) in rows {
-        let offset = span
-            .start_time
-            .duration_since(start)
-            .unwrap_or_default()
-            .as_nanos();
+        let offset = span.start_time.saturating_duration_since(start).as_nanos();
         let length = span.duration().as_nanos();
         let from = (offset * BAR_WIDTH as u128 / total) as usize;
         let cells = ((length * BAR_WIDTH as u128).div_ceil(total) as usize).max(1);
@@ -652,10 +644,6 @@ fn json_attributes<'a>(
     out.push('}');
 }
 
-fn nanos(t: SystemTime) -> u128 {
-    t.duration_since(UNIX_EPOCH).unwrap_or_default().as_nanos()
-}
-
 /// Renders one span as a JSON object (no trailing newline).
 pub fn render_json(span: &SpanData, resource: &Resource, out: &mut String) {
     let sc = &span.span_context;
@@ -674,8 +662,8 @@ pub fn render_json(span: &SpanData, resource: &Resource, out: &mut String) {
         out,
         ",\"kind\":\"{}\",\"startTimeUnixNano\":{},\"endTimeUnixNano\":{},\"durationNanos\":{}",
         span.kind.as_str(),
-        nanos(span.start_time),
-        nanos(span.end_time),
+        span.start_time.unix_nanos(),
+        span.end_time.unix_nanos(),
         span.duration().as_nanos()
     );
     if !sc.trace_state().is_empty() {
@@ -694,7 +682,7 @@ pub fn render_json(span: &SpanData, resource: &Resource, out: &mut String) {
         let _ = write!(
             out,
             ",\"timeUnixNano\":{},\"attributes\":",
-            nanos(e.timestamp)
+            e.timestamp.unix_nanos()
         );
         json_attributes(out, &e.attributes);
         out.push('}');

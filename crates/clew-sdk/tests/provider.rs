@@ -6,6 +6,7 @@ mod common;
 use std::time::{Duration, SystemTime};
 
 use clew_api::propagation::{TextMapPropagator, TraceContextPropagator};
+use clew_api::time::Timestamp;
 use clew_api::trace::{
     Link, SpanContext, SpanId, SpanKind, Status, TraceFlags, TraceId, TraceState,
 };
@@ -51,12 +52,12 @@ fn timestamps_follow_the_wall_clock() {
     // Spans over a few hundred milliseconds, so the clock's counter path
     // (where the machine has one) and its anchor renewals are crossed.
     for _ in 0..30 {
-        let before = SystemTime::now();
+        let before = Timestamp::from(SystemTime::now());
         let span = tracer.start("s");
         span.add_event("e", vec![]);
         std::thread::sleep(Duration::from_millis(10));
         span.end();
-        let after = SystemTime::now();
+        let after = Timestamp::from(SystemTime::now());
         let s = exporter.finished_spans().pop().unwrap();
         exporter.reset();
         let slack = Duration::from_millis(1);
@@ -115,7 +116,7 @@ fn records_everything_the_api_is_told() {
     assert_eq!(s.events[0].name, "payment.authorized");
     assert_eq!(s.links[0].span_context, link_sc);
     assert_eq!(s.status, Status::error("card declined"));
-    assert_eq!(s.start_time, at);
+    assert_eq!(s.start_time, Timestamp::from(at));
     assert_eq!(s.duration(), Duration::from_millis(25));
     assert_eq!(s.scope.name, "orders");
     assert_eq!(s.scope.version.as_deref(), Some("1.0.0"));

@@ -9,10 +9,10 @@ pub(crate) mod span;
 mod trace_state;
 mod tracer;
 
+use crate::time::Timestamp;
 use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
-use std::time::SystemTime;
 
 pub use id::{ParseIdError, SpanId, TraceFlags, TraceId};
 pub use span::{Span, SpanHandle};
@@ -185,7 +185,7 @@ pub struct Event {
     /// The event's name.
     pub name: Cow<'static, str>,
     /// When it happened.
-    pub timestamp: SystemTime,
+    pub timestamp: Timestamp,
     /// What describes it.
     pub attributes: Vec<KeyValue>,
 }
@@ -194,12 +194,12 @@ impl Event {
     /// An event with the given fields.
     pub fn new(
         name: impl Into<Cow<'static, str>>,
-        timestamp: SystemTime,
+        timestamp: impl Into<Timestamp>,
         attributes: Vec<KeyValue>,
     ) -> Event {
         Event {
             name: name.into(),
-            timestamp,
+            timestamp: timestamp.into(),
             attributes,
         }
     }
@@ -296,7 +296,7 @@ pub struct SpanStart {
     /// Links known at start (samplers see these).
     pub links: Vec<Link>,
     /// An explicit start time; `None` means now.
-    pub start_time: Option<SystemTime>,
+    pub start_time: Option<Timestamp>,
 }
 
 impl SpanStart {
@@ -389,12 +389,12 @@ pub trait SpanBackend: Send + Sync + fmt::Debug + 'static {
     /// Renames the span.
     fn update_name(&self, name: Cow<'static, str>);
     /// Ends the span, now or at `timestamp`. Only the first call counts.
-    fn end(&self, timestamp: Option<SystemTime>);
+    fn end(&self, timestamp: Option<Timestamp>);
 
     /// Ends the span through the owning reference, which the backend may
     /// keep (to queue the span without copying it). The API always ends
     /// spans through this method; the default calls [`end`](Self::end).
-    fn end_owned(self: Arc<Self>, timestamp: Option<SystemTime>) {
+    fn end_owned(self: Arc<Self>, timestamp: Option<Timestamp>) {
         self.end(timestamp)
     }
 }

@@ -1,13 +1,13 @@
 //! The span handles: [`Span`] owns a span and ends it on drop, [`SpanHandle`]
 //! refers to one without owning it.
 
+use crate::time::Timestamp;
 use std::borrow::Cow;
 use std::error::Error;
 use std::fmt::{self, Write as _};
 use std::mem::ManuallyDrop;
 use std::ops::Deref;
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use super::{Event, Link, SpanBackend, SpanContext, Status};
 use crate::attribute::KeyValue;
@@ -117,7 +117,7 @@ impl SpanHandle {
     pub fn add_event_with_timestamp(
         &self,
         name: impl Into<Cow<'static, str>>,
-        timestamp: SystemTime,
+        timestamp: impl Into<Timestamp>,
         attributes: Vec<KeyValue>,
     ) {
         if let Some(backend) = self.backend() {
@@ -298,10 +298,10 @@ impl Span {
 
     /// Ends the span at `timestamp`. (The SDK records a `timestamp` before
     /// the span's start as its start: a span never has a negative duration.)
-    pub fn end_with_timestamp(mut self, timestamp: SystemTime) {
+    pub fn end_with_timestamp(mut self, timestamp: impl Into<Timestamp>) {
         // Taken out first: the drop that follows must not end it again.
         if let Inner::Recording(backend) = self.take().inner {
-            backend.end_owned(Some(timestamp));
+            backend.end_owned(Some(timestamp.into()));
         }
     }
 }

@@ -10,8 +10,13 @@ pub const MAX_MEMBERS: usize = 32;
 ///
 /// Every operation that changes it returns a new value, so a trace state can be
 /// shared between spans without copying. The empty trace state does not allocate.
+///
+/// It is one pointer wide (the header sits behind a thin `Arc<String>`, not a
+/// fat `Arc<str>`): every span context carries one, and a span context of 40
+/// bytes instead of 48 keeps a finished span's record within 256 bytes, the
+/// size glibc copies without a loop.
 #[derive(Clone, Default, PartialEq, Eq, Hash)]
-pub struct TraceState(Option<Arc<str>>);
+pub struct TraceState(Option<Arc<String>>);
 
 /// Why a trace state or one of its members was rejected.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -118,7 +123,7 @@ fn from_normalized(header: String) -> TraceState {
     if header.is_empty() {
         TraceState(None)
     } else {
-        TraceState(Some(header.into()))
+        TraceState(Some(Arc::new(header)))
     }
 }
 
@@ -176,9 +181,13 @@ impl TraceState {
         })
     }
 
+    fn text(&self) -> Option<&str> {
+        self.0.as_deref().map(String::as_str)
+    }
+
     /// The header form, `key1=value1,key2=value2`, or `""` when empty.
     pub fn header(&self) -> &str {
-        self.0.as_deref().unwrap_or("")
+        self.text().unwrap_or("")
     }
 
     /// True when there are no members.
@@ -194,18 +203,17 @@ impl TraceState {
 
     /// The number of members.
     pub fn len(&self) -> usize {
-        self.0.as_deref().map_or(0, |h| h.split(',').count())
+        self.text().map_or(0, |h| h.split(',').count())
     }
 
     /// The value stored under `key`.
     pub fn get(&self, key: &str) -> Option<&str> {
-        Self::find(self.0.as_deref()?, key)
+        Self::find(self.text()?, key)
     }
 
     /// The members, left-most first.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.0
-            .as_deref()
+        self.text()
             .into_iter()
             .flat_map(|h| h.split(','))
             .filter_map(|m| m.split_once('='))

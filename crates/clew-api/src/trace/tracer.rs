@@ -1,12 +1,12 @@
 //! [`Tracer`]: where spans start.
 
+use crate::time::Timestamp;
 use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{self, Poll};
-use std::time::SystemTime;
 
 use super::{InstrumentationScope, Link, Span, SpanHandle, SpanKind, SpanStart, TracerProvider};
 use crate::attribute::KeyValue;
@@ -229,8 +229,8 @@ impl<'a> SpanBuilder<'a> {
 
     /// Sets an explicit start time.
     #[inline]
-    pub fn with_start_time(mut self, start_time: SystemTime) -> Self {
-        self.start.start_time = Some(start_time);
+    pub fn with_start_time(mut self, start_time: impl Into<Timestamp>) -> Self {
+        self.start.start_time = Some(start_time.into());
         self
     }
 

@@ -2,10 +2,10 @@
 //! traits are implementable outside the crate and lets tests see parentage.
 #![allow(dead_code, unreachable_pub)]
 
+use clew_api::time::Timestamp;
 use std::borrow::Cow;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
 
 use clew_api::trace::{
     Event, InstrumentationScope, Link, Span, SpanBackend, SpanContext, SpanId, SpanKind, SpanStart,
@@ -24,8 +24,8 @@ pub struct Finished {
     pub events: Vec<Event>,
     pub links: Vec<Link>,
     pub status: Status,
-    pub start: SystemTime,
-    pub end: SystemTime,
+    pub start: Timestamp,
+    pub end: Timestamp,
     pub thread: String,
 }
 
@@ -143,8 +143,8 @@ impl TracerProvider for Recorder {
             events: Vec::new(),
             links: start.links,
             status: Status::Unset,
-            start: start.start_time.unwrap_or_else(SystemTime::now),
-            end: SystemTime::UNIX_EPOCH,
+            start: start.start_time.unwrap_or_else(Timestamp::now),
+            end: Timestamp::UNIX_EPOCH,
             thread: std::thread::current().name().unwrap_or("?").to_owned(),
         };
         Span::new(Arc::new(RecSpan {
@@ -195,9 +195,9 @@ impl SpanBackend for RecSpan {
     fn update_name(&self, name: Cow<'static, str>) {
         self.with(|d| d.name = name.into_owned())
     }
-    fn end(&self, timestamp: Option<SystemTime>) {
+    fn end(&self, timestamp: Option<Timestamp>) {
         if let Some(mut d) = self.data.lock().unwrap().take() {
-            d.end = timestamp.unwrap_or_else(SystemTime::now);
+            d.end = timestamp.unwrap_or_else(Timestamp::now);
             self.recorder.0.finished.lock().unwrap().push(d);
         }
     }
