@@ -9,7 +9,6 @@ pub(crate) mod span;
 mod trace_state;
 mod tracer;
 
-use crate::time::Timestamp;
 use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
@@ -27,6 +26,7 @@ pub mod trace_state_grammar {
 
 use crate::attribute::KeyValue;
 use crate::context::Context;
+use crate::time::Timestamp;
 
 /// The identity of a span as it crosses process boundaries.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Default)]

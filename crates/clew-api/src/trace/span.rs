@@ -1,7 +1,6 @@
 //! The span handles: [`Span`] owns a span and ends it on drop, [`SpanHandle`]
 //! refers to one without owning it.
 
-use crate::time::Timestamp;
 use std::borrow::Cow;
 use std::error::Error;
 use std::fmt::{self, Write as _};
@@ -12,6 +11,7 @@ use std::sync::Arc;
 use super::{Event, Link, SpanBackend, SpanContext, Status};
 use crate::attribute::KeyValue;
 use crate::semconv;
+use crate::time::Timestamp;
 
 /// A reference to a span that does not own it: dropping a handle never ends
 /// the span. Contexts hold handles; [`Context::span`](crate::Context::span)

@@ -1,6 +1,5 @@
 //! [`Tracer`]: where spans start.
 
-use crate::time::Timestamp;
 use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
@@ -11,6 +10,7 @@ use std::task::{self, Poll};
 use super::{InstrumentationScope, Link, Span, SpanHandle, SpanKind, SpanStart, TracerProvider};
 use crate::attribute::KeyValue;
 use crate::context::{Context, WithContext};
+use crate::time::Timestamp;
 
 #[derive(Clone)]
 enum Source {
