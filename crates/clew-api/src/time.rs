@@ -100,7 +100,8 @@ impl Add<Duration> for Timestamp {
 impl From<SystemTime> for Timestamp {
     fn from(t: SystemTime) -> Timestamp {
         match t.duration_since(SystemTime::UNIX_EPOCH) {
-            Ok(d) => Timestamp(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)),
+            // The addition saturates past the last representable instant.
+            Ok(since) => Timestamp::UNIX_EPOCH + since,
             Err(_) => Timestamp::UNIX_EPOCH,
         }
     }
