@@ -41,6 +41,10 @@ pub struct Row {
     pub allocations: Option<f64>,
     /// Criterion's median, in nanoseconds.
     pub median_ns: Option<f64>,
+    /// For the batch workloads: the share of the spans that reached the
+    /// exporter while the measured loop ran (the rest were dropped at a full
+    /// queue or were still queued), in the larger callgrind run.
+    pub exported_share: Option<f64>,
 }
 
 fn callgrind_total(
@@ -48,7 +52,7 @@ fn callgrind_total(
     name: &str,
     system: &str,
     iterations: u64,
-) -> Result<(u64, f64), String> {
+) -> Result<(u64, f64, Option<u64>), String> {
     let out_file = workspace_root().join(format!(
         "target/callgrind.{}.{system}.{iterations}",
         name.replace('/', "_")
@@ -56,6 +60,10 @@ fn callgrind_total(
     let stdout = output(
         Command::new("valgrind")
             .arg("--tool=callgrind")
+            // callgrind runs one thread at a time; without fair scheduling a
+            // woken batch worker may not run before the loop ends, and the
+            // batch workloads would count the queue's drop path.
+            .arg("--fair-sched=yes")
             .arg(format!("--callgrind-out-file={}", out_file.display()))
             .arg(binary)
             .args([name, system, &iterations.to_string()]),
@@ -75,8 +83,12 @@ fn callgrind_total(
         .find_map(|w| w.strip_prefix("allocations_per_iteration="))
         .and_then(|v| v.parse::<f64>().ok())
         .unwrap_or(f64::NAN);
+    let exported = stdout
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("exported_during_run="))
+        .and_then(|v| v.parse::<u64>().ok());
     let _ = std::fs::remove_file(&out_file);
-    Ok((total, allocations))
+    Ok((total, allocations, exported))
 }
 
 /// The median of a criterion benchmark, from its `estimates.json`.
@@ -126,8 +138,8 @@ pub fn bench(options: &Options) -> Result<(Vec<Row>, String), String> {
             .unwrap_or(1)
             .max(1);
         let n = (options.iterations / weight).max(2);
-        let (small, small_allocations) = callgrind_total(&binary, name, system, n)?;
-        let (large, large_allocations) = callgrind_total(&binary, name, system, 2 * n)?;
+        let (small, small_allocations, _) = callgrind_total(&binary, name, system, n)?;
+        let (large, large_allocations, exported) = callgrind_total(&binary, name, system, 2 * n)?;
         // Both counts are differenced, so the workload's setup (building
         // the 512 spans of the OTLP workloads, say) cancels out.
         let ir = large.saturating_sub(small) as f64 / n as f64;
@@ -138,6 +150,9 @@ pub fn bench(options: &Options) -> Result<(Vec<Row>, String), String> {
             ir: Some(ir),
             allocations: Some(allocations),
             median_ns: criterion_median(name, system),
+            exported_share: exported
+                .filter(|_| name.ends_with("/batch"))
+                .map(|e| e as f64 / (2 * n) as f64),
         });
         eprintln!("{name} {system}: {ir:.0} Ir/op, {allocations} allocations/op");
     }
@@ -267,6 +282,17 @@ pub fn report(rows: &[Row]) -> String {
             fmt(row.allocations, 2)
         );
     }
+    for row in rows {
+        if let Some(share) = row.exported_share {
+            let _ = writeln!(
+                out,
+                "\n`{}` ({}): {:.1}% of the spans reached the exporter while the loop ran; the rest were dropped at a full queue or still queued.",
+                row.name,
+                row.system,
+                share * 100.0
+            );
+        }
+    }
     out
 }
 
@@ -281,7 +307,25 @@ mod tests {
             ir: Some(ir),
             allocations: Some(0.0),
             median_ns: Some(1.5),
+            exported_share: None,
         }
+    }
+
+    #[test]
+    fn report_says_what_share_of_a_batch_workload_was_exported() {
+        let mut clew = row("s/batch", "clew", 10.0);
+        clew.exported_share = Some(0.95);
+        let mut otel = row("s/batch", "opentelemetry", 20.0);
+        otel.exported_share = Some(0.4);
+        let report = report(&[clew, otel]);
+        assert!(
+            report.contains("`s/batch` (clew): 95.0% of the spans reached the exporter"),
+            "{report}"
+        );
+        assert!(
+            report.contains("`s/batch` (opentelemetry): 40.0%"),
+            "{report}"
+        );
     }
 
     #[test]

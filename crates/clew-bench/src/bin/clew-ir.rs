@@ -9,6 +9,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use clew_bench::sdk::EXPORTED;
 use clew_bench::{run, Workload, WORKLOADS};
 
 struct Counting;
@@ -68,10 +69,16 @@ fn main() -> ExitCode {
         clew_bench::probe_noop_span(&clew_api::global::tracer("probe"));
     }
     let before = ALLOCATIONS.load(Ordering::Relaxed);
+    let exported_before = EXPORTED.load(Ordering::Relaxed);
     run(&Workload { ..workload }, iterations);
     let allocations = ALLOCATIONS.load(Ordering::Relaxed) - before;
+    // What the batch workloads' exporters received while the loop ran: under
+    // callgrind, which runs one thread at a time, a batch worker that is not
+    // scheduled leaves the queue full, and the count would measure spans
+    // dropped at the queue instead of spans exported (`--fair-sched=yes`).
+    let exported = EXPORTED.load(Ordering::Relaxed) - exported_before;
     println!(
-        "workload={} system={} iterations={iterations} allocations_per_iteration={:.3}",
+        "workload={} system={} iterations={iterations} allocations_per_iteration={:.3} exported_during_run={exported}",
         workload.name,
         workload.system,
         allocations as f64 / iterations.max(1) as f64
