@@ -319,9 +319,158 @@ impl KeyValue {
     }
 }
 
+impl KeyValue {
+    /// True when dropping this attribute releases nothing: a static key and
+    /// a number, a boolean or a static string.
+    #[inline]
+    fn owns_nothing(&self) -> bool {
+        matches!(self.key.0, Str::Static(_))
+            && match &self.value {
+                Value::Bool(_) | Value::I64(_) | Value::F64(_) => true,
+                Value::String(s) => matches!(s.0, Str::Static(_)),
+                Value::Array(_) => false,
+            }
+    }
+}
+
+/// How many empty attribute lists a thread keeps for reuse: a batch's
+/// worth, since an SDK hands its finished spans' lists back a batch at a
+/// time.
+const SPARE_LISTS: usize = 512;
+
+/// The largest list kept, in attributes: larger ones go back to the
+/// allocator, so that a burst of wide spans does not stay held.
+const SPARE_LIST_CAPACITY: usize = 16;
+
+thread_local! {
+    static SPARE_LISTS_OF_THREAD: std::cell::RefCell<Vec<Vec<KeyValue>>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+    /// How many lists `SPARE_LISTS_OF_THREAD` holds, readable without its
+    /// destructor's registration check: threads whose spans never come back
+    /// (a discarding or simple processor) pay one load to learn that.
+    static SPARE_LIST_COUNT: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// An empty attribute list with room for at least `capacity` attributes:
+/// one this thread kept ([`recycle_attribute_list`]) when it has one,
+/// otherwise a new allocation. Span builders make their lists here.
+#[inline]
+pub fn attribute_list(capacity: usize) -> Vec<KeyValue> {
+    if capacity == 0 {
+        return Vec::new();
+    }
+    let spare = if capacity <= SPARE_LIST_CAPACITY && SPARE_LIST_COUNT.get() > 0 {
+        take_spare_list()
+    } else {
+        None
+    };
+    match spare {
+        Some(mut list) => {
+            list.reserve(capacity);
+            list
+        }
+        None => Vec::with_capacity(capacity),
+    }
+}
+
+fn take_spare_list() -> Option<Vec<KeyValue>> {
+    let list = SPARE_LISTS_OF_THREAD
+        .try_with(|spare| spare.try_borrow_mut().ok()?.pop())
+        .ok()
+        .flatten()?;
+    SPARE_LIST_COUNT.set(SPARE_LIST_COUNT.get() - 1);
+    Some(list)
+}
+
+/// Hands a finished attribute list back for this thread's next spans. Its
+/// attributes are dropped now; the list's allocation is kept (up to a
+/// batch of lists of up to 16 attributes each) instead of freed, so that
+/// the next [`attribute_list`] costs no allocation. An SDK calls this where
+/// it drops finished spans on an application thread.
+pub fn recycle_attribute_list(mut list: Vec<KeyValue>) {
+    if list.capacity() == 0 || list.capacity() > SPARE_LIST_CAPACITY {
+        return;
+    }
+    if list.iter().all(KeyValue::owns_nothing) {
+        // SAFETY: nothing in the list needs dropping (`owns_nothing`), so
+        // forgetting the elements leaks nothing; a length of zero is always
+        // within the capacity.
+        unsafe { list.set_len(0) }
+    } else {
+        list.clear();
+    }
+    let _ = SPARE_LISTS_OF_THREAD.try_with(|spare| {
+        if let Ok(mut spare) = spare.try_borrow_mut() {
+            if spare.len() < SPARE_LISTS {
+                spare.push(list);
+                SPARE_LIST_COUNT.set(spare.len());
+            }
+        }
+    });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn recycled_attribute_lists_are_reused_and_release_their_values() {
+        let shared: Arc<str> = Arc::from("shared value");
+        let mut list = attribute_list(4);
+        assert!(list.capacity() >= 4);
+        list.push(KeyValue::new("static", "static"));
+        list.push(KeyValue::new("number", 7));
+        list.push(KeyValue::new(
+            Key::from(String::from("owned")),
+            Arc::clone(&shared),
+        ));
+        let address = list.as_ptr();
+        assert_eq!(Arc::strong_count(&shared), 2);
+        recycle_attribute_list(list);
+        assert_eq!(
+            Arc::strong_count(&shared),
+            1,
+            "a recycled list's values were not dropped"
+        );
+
+        // The next list of up to its capacity is the same allocation, empty.
+        let again = attribute_list(2);
+        assert_eq!(again.as_ptr(), address);
+        assert!(again.is_empty());
+        // Only one was kept: the next is a new allocation.
+        let other = attribute_list(2);
+        assert_ne!(other.as_ptr(), address);
+
+        // A list that holds only static keys and values takes the fast path;
+        // wider lists than a span's usual are not kept.
+        let mut statics = attribute_list(2);
+        statics.push(KeyValue::new("a", true));
+        statics.push(KeyValue::new("b", 1.5));
+        let statics_address = statics.as_ptr();
+        recycle_attribute_list(statics);
+        recycle_attribute_list(Vec::with_capacity(SPARE_LIST_CAPACITY + 1));
+        let reused = attribute_list(2);
+        assert_eq!(reused.as_ptr(), statics_address);
+        assert!(reused.is_empty());
+        // Asking for more than a kept list holds grows it.
+        recycle_attribute_list(reused);
+        assert!(attribute_list(8).capacity() >= 8);
+        assert_eq!(attribute_list(0).capacity(), 0);
+    }
+
+    #[test]
+    fn a_thread_keeps_at_most_a_batch_of_attribute_lists() {
+        for _ in 0..SPARE_LISTS + 10 {
+            recycle_attribute_list(vec![KeyValue::new("k", 1)]);
+        }
+        assert_eq!(SPARE_LIST_COUNT.get(), SPARE_LISTS);
+        let held = SPARE_LISTS_OF_THREAD.with(|spare| spare.borrow().len());
+        assert_eq!(held, SPARE_LISTS);
+        for _ in 0..SPARE_LISTS {
+            assert_eq!(attribute_list(1).capacity(), 1);
+        }
+        assert_eq!(SPARE_LIST_COUNT.get(), 0);
+    }
 
     #[test]
     fn conversions() {

@@ -422,3 +422,107 @@ fn a_panicking_exporter_loses_its_batch_not_the_processor() {
     let s = p.processor_stats()[0];
     assert_eq!((s.exported, s.dropped), (1, 1), "{s:?}");
 }
+
+/// Counts the calling thread's allocations, so a test can tell a reused
+/// attribute list from a new one (the allocator may hand a freed block
+/// straight back, so addresses alone cannot).
+struct CountingAllocator;
+
+thread_local! {
+    static THREAD_ALLOCATIONS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+// SAFETY: forwards to the system allocator, only counting calls.
+unsafe impl std::alloc::GlobalAlloc for CountingAllocator {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        let _ = THREAD_ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+        unsafe { std::alloc::System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        unsafe { std::alloc::System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: CountingAllocator = CountingAllocator;
+
+/// Records where each exported span's attribute list lives. The first
+/// batch is dropped, which returns its buffer, spans still in it, to the
+/// processor; later ones are kept, so that buffer is the only one the
+/// producer can take back.
+#[derive(Debug, Default)]
+struct ListAddresses(Arc<Mutex<Vec<usize>>>, Mutex<Vec<SpanBatch>>);
+
+impl SpanExporter for ListAddresses {
+    fn export(&self, batch: SpanBatch, _: &Resource, _: Duration) -> Result<(), ExportError> {
+        let mut seen = self.0.lock().unwrap();
+        let first = seen.is_empty();
+        seen.extend(batch.iter().map(|span| span.attributes.as_ptr() as usize));
+        if !first {
+            self.1.lock().unwrap().push(batch);
+        }
+        Ok(())
+    }
+}
+
+/// Exported spans' attribute lists come back to the thread that next takes
+/// their batch buffer, so its next spans' lists cost no allocation; their
+/// values are released then, not held.
+#[test]
+fn exported_spans_attribute_lists_are_reused_and_their_values_released() {
+    let addresses = Arc::new(Mutex::new(Vec::new()));
+    let config = BatchConfig::default()
+        .with_scheduled_delay(Duration::from_secs(3600))
+        .with_max_export_batch_size(2);
+    let p = common::batch_provider(
+        ListAddresses(Arc::clone(&addresses), Mutex::default()),
+        config,
+    );
+    let tracer = p.tracer("t");
+    let shared: Arc<str> = Arc::from("a shared value");
+    let span_with = |value: clew_api::Value| {
+        tracer
+            .span("x")
+            .with_attributes([
+                clew_api::KeyValue::new("static", 1),
+                clew_api::KeyValue::new("shared", value),
+            ])
+            .start()
+            .end();
+    };
+    span_with(Arc::clone(&shared).into());
+    span_with(Arc::clone(&shared).into());
+    p.force_flush(Duration::from_secs(10)).unwrap();
+    assert_eq!(addresses.lock().unwrap().len(), 2);
+    // The exported buffer waits in the pool with both spans in it.
+    assert_eq!(Arc::strong_count(&shared), 3);
+
+    // The next full batch takes that buffer: the two lists are handed back
+    // to this thread and the values they held are dropped.
+    span_with(7.into());
+    span_with(8.into());
+    assert_eq!(
+        Arc::strong_count(&shared),
+        1,
+        "recycled lists still hold values"
+    );
+    let exported = addresses.lock().unwrap().clone();
+    let allocations = THREAD_ALLOCATIONS.with(|n| n.get());
+    let reused = [
+        clew_api::attribute::attribute_list(2),
+        clew_api::attribute::attribute_list(2),
+    ];
+    assert_eq!(
+        THREAD_ALLOCATIONS.with(|n| n.get()),
+        allocations,
+        "the next two lists were allocated, not reused"
+    );
+    for list in &reused {
+        assert!(list.is_empty());
+        assert!(
+            exported.contains(&(list.as_ptr() as usize)),
+            "a reused list is not an exported span's"
+        );
+    }
+    p.shutdown(Duration::from_secs(5)).unwrap();
+}

@@ -201,12 +201,13 @@ impl<'a> SpanBuilder<'a> {
     pub fn with_attributes(mut self, attributes: impl IntoIterator<Item = KeyValue>) -> Self {
         let attributes = attributes.into_iter();
         if self.start.attributes.capacity() == 0 {
-            // Allocated at the size the iterator promises (an array's is
-            // exact): `extend` into an empty `Vec` went through the general
-            // growth path. The empty `Vec` replaced owns nothing.
+            // Made at the size the iterator promises (an array's is exact),
+            // from this thread's spare lists when it has one: `extend` into
+            // an empty `Vec` went through the general growth path. The empty
+            // `Vec` replaced owns nothing.
             std::mem::forget(std::mem::replace(
                 &mut self.start.attributes,
-                Vec::with_capacity(attributes.size_hint().0),
+                crate::attribute::attribute_list(attributes.size_hint().0),
             ));
         }
         self.start.attributes.extend(attributes);
