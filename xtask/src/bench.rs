@@ -78,15 +78,11 @@ fn callgrind_total(
         })
         .and_then(|v| v.trim().parse::<u64>().ok())
         .ok_or("no totals line in the callgrind output")?;
-    let allocations = stdout
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("allocations_per_iteration="))
+    let field = |name: &str| stdout.split_whitespace().find_map(|w| w.strip_prefix(name));
+    let allocations = field("allocations_per_iteration=")
         .and_then(|v| v.parse::<f64>().ok())
         .unwrap_or(f64::NAN);
-    let exported = stdout
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("exported_during_run="))
-        .and_then(|v| v.parse::<u64>().ok());
+    let exported = field("exported_during_run=").and_then(|v| v.parse::<u64>().ok());
     let _ = std::fs::remove_file(&out_file);
     Ok((total, allocations, exported))
 }
