@@ -449,16 +449,28 @@ static ALLOCATOR: CountingAllocator = CountingAllocator;
 /// Records where each exported span's attribute list lives. The first
 /// batch is dropped, which returns its buffer, spans still in it, to the
 /// processor; later ones are kept, so that buffer is the only one the
-/// producer can take back.
-#[derive(Debug, Default)]
-struct ListAddresses(Arc<Mutex<Vec<usize>>>, Mutex<Vec<SpanBatch>>);
+/// producer can take back. The first export returns only when the test
+/// says so: the producer that filled the batch takes its next buffer right
+/// after waking the worker, and must not find that batch's buffer already
+/// back in the pool.
+#[derive(Debug)]
+struct ListAddresses(
+    Arc<Mutex<Vec<usize>>>,
+    Mutex<Vec<SpanBatch>>,
+    Mutex<std::sync::mpsc::Receiver<()>>,
+);
 
 impl SpanExporter for ListAddresses {
     fn export(&self, batch: SpanBatch, _: &Resource, _: Duration) -> Result<(), ExportError> {
-        let mut seen = self.0.lock().unwrap();
-        let first = seen.is_empty();
-        seen.extend(batch.iter().map(|span| span.attributes.as_ptr() as usize));
-        if !first {
+        let first = {
+            let mut seen = self.0.lock().unwrap();
+            let first = seen.is_empty();
+            seen.extend(batch.iter().map(|span| span.attributes.as_ptr() as usize));
+            first
+        };
+        if first {
+            let _ = self.2.lock().unwrap().recv_timeout(Duration::from_secs(10));
+        } else {
             self.1.lock().unwrap().push(batch);
         }
         Ok(())
@@ -474,8 +486,13 @@ fn exported_spans_attribute_lists_are_reused_and_their_values_released() {
     let config = BatchConfig::default()
         .with_scheduled_delay(Duration::from_secs(3600))
         .with_max_export_batch_size(2);
+    let (release, released) = std::sync::mpsc::channel();
     let p = common::batch_provider(
-        ListAddresses(Arc::clone(&addresses), Mutex::default()),
+        ListAddresses(
+            Arc::clone(&addresses),
+            Mutex::default(),
+            Mutex::new(released),
+        ),
         config,
     );
     let tracer = p.tracer("t");
@@ -492,6 +509,7 @@ fn exported_spans_attribute_lists_are_reused_and_their_values_released() {
     };
     span_with(Arc::clone(&shared).into());
     span_with(Arc::clone(&shared).into());
+    release.send(()).unwrap();
     p.force_flush(Duration::from_secs(10)).unwrap();
     assert_eq!(addresses.lock().unwrap().len(), 2);
     // The exported buffer waits in the pool with both spans in it.
