@@ -75,13 +75,8 @@ impl BufferPool {
         let pooled = lock(&self.free).pop();
         match pooled {
             Some(mut buffer) => {
-                // The spans' attribute lists are kept for this thread's
-                // next spans instead of freed.
-                for span in &mut buffer {
-                    clew_api::attribute::recycle_attribute_list(std::mem::take(
-                        &mut span.attributes,
-                    ));
-                }
+                // Each span's drop keeps its attribute list for this
+                // thread's next spans.
                 buffer.clear();
                 buffer
             }

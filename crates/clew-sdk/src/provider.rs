@@ -27,7 +27,7 @@ use crate::processor::{
 use crate::resource::Resource;
 use crate::sampler::{sampler_from_env, Sampler, SamplingDecision, SamplingParameters, Shortcut};
 use crate::shutdown::ShutdownGuard;
-use crate::span::{link_from, Scope, SdkSpan, SpanData, SpanEvents};
+use crate::span::{link_from, NewSpan, Scope, SdkSpan, SpanData};
 
 pub(crate) struct ProviderShared {
     pub(crate) resource: Arc<Resource>,
@@ -361,7 +361,7 @@ fn start_span_from(
     start_recording(
         shared,
         scope,
-        &mut ManuallyDrop::new(start.into_start()),
+        &mut ManuallyDrop::new(start),
         parent,
         context,
         Vec::new(),
@@ -447,17 +447,18 @@ fn start_with_sampler(
 /// small function; `start` is taken from behind a reference (moving it in
 /// by value copied its 96 bytes).
 #[inline(never)]
-fn start_recording(
+fn start_recording<S: StartSource>(
     shared: &'static ProviderShared,
     scope: &Arc<InstrumentationScope>,
-    start: &mut ManuallyDrop<SpanStart>,
+    start: &mut ManuallyDrop<S>,
     parent: &Context,
     context: SpanContext,
     sampler_attributes: Vec<KeyValue>,
 ) -> Span {
-    // SAFETY: both callers wrap their `SpanStart` for this call alone and
-    // never touch it afterwards.
-    let start = unsafe { ManuallyDrop::take(start) };
+    // SAFETY: both callers wrap their start for this call alone and never
+    // touch it afterwards. (Generic over it, so that a span that has only a
+    // name is recorded without building and checking an empty `SpanStart`.)
+    let start = unsafe { ManuallyDrop::take(start) }.into_start();
     let parent_sc = parent.span_context();
     let limits = shared.limits;
     let mut attributes = start.attributes;
@@ -487,8 +488,7 @@ fn start_recording(
     let span = SdkSpan::new_arc(
         context,
         shared,
-        |span_context| SpanData {
-            span_context,
+        NewSpan {
             parent_span_id: if parent_sc.is_valid() {
                 parent_sc.span_id()
             } else {
@@ -498,14 +498,10 @@ fn start_recording(
             name: start.name,
             kind: start.kind,
             start_time,
-            end_time: start_time,
             attributes,
             dropped_attributes_count,
-            events: SpanEvents::default(),
-            dropped_events_count: 0,
             dropped_links_count: (link_count - links.len()) as u32,
             links,
-            status: clew_api::Status::Unset,
             scope: Scope::intern(scope),
         },
         |data| {

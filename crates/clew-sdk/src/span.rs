@@ -127,6 +127,22 @@ impl SpanData {
     }
 }
 
+/// A finished span's attribute list goes back to the dropping thread's
+/// store ([`recycle_attribute_list`](clew_api::attribute::recycle_attribute_list))
+/// instead of to the allocator, so that thread's next span with attributes
+/// reuses it: wherever spans are dropped on the threads that make them (a
+/// processor that drops them itself, the batch processor's returned
+/// buffers, a full queue) a recorded span makes no `malloc`/`free` pair
+/// for its list.
+impl Drop for SpanData {
+    #[inline]
+    fn drop(&mut self) {
+        if self.attributes.capacity() != 0 {
+            clew_api::attribute::recycle_attribute_list(std::mem::take(&mut self.attributes));
+        }
+    }
+}
+
 /// The SDK's recording span: the data under a mutex until the span ends,
 /// then moved out, on the ending thread, to the provider's processors. (The
 /// allocation stays with the ending thread, which keeps it for its next
@@ -206,7 +222,7 @@ impl SdkSpan {
     pub(crate) fn new_arc(
         context: SpanContext,
         provider: &'static ProviderShared,
-        data: impl FnOnce(SpanContext) -> SpanData,
+        start: NewSpan,
         on_start: impl FnOnce(&mut SpanData),
     ) -> Arc<SdkSpan> {
         let mut arc = match take_spare() {
@@ -227,7 +243,7 @@ impl SdkSpan {
         };
         let live = span.live.get_mut().unwrap_or_else(PoisonError::into_inner);
         // Written in place; `ended` is true, so there is no old data to drop.
-        live.data.write(data(context.clone()));
+        start.write(&mut live.data, context.clone());
         live.ended = false;
         // SAFETY: just written.
         on_start(unsafe { live.data.assume_init_mut() });
@@ -264,6 +280,74 @@ impl SdkSpan {
     fn with(&self, f: impl FnOnce(&mut SpanData, &ProviderShared)) {
         if let Some(data) = live_data(&mut self.lock()) {
             f(data, self.provider);
+        }
+    }
+}
+
+/// What a new span's record starts from; the rest of it starts empty.
+pub(crate) struct NewSpan {
+    pub(crate) parent_span_id: SpanId,
+    pub(crate) parent_is_remote: bool,
+    pub(crate) name: Cow<'static, str>,
+    pub(crate) kind: SpanKind,
+    pub(crate) start_time: Timestamp,
+    pub(crate) attributes: Vec<KeyValue>,
+    pub(crate) dropped_attributes_count: u32,
+    pub(crate) links: Vec<SpanLink>,
+    pub(crate) dropped_links_count: u32,
+    pub(crate) scope: Scope,
+}
+
+impl NewSpan {
+    /// Writes the record field by field into `slot`. Built as one value and
+    /// then written, the 256-byte record was assembled on the stack and
+    /// copied into the allocation.
+    #[inline(always)]
+    fn write(self, slot: &mut MaybeUninit<SpanData>, span_context: SpanContext) {
+        // Naming every field (no `..`) makes a field added to `SpanData`
+        // fail to compile here until it is written below too.
+        fn written_fields(d: SpanData) {
+            let SpanData {
+                span_context: _,
+                parent_span_id: _,
+                parent_is_remote: _,
+                name: _,
+                kind: _,
+                start_time: _,
+                end_time: _,
+                attributes: _,
+                dropped_attributes_count: _,
+                events: _,
+                dropped_events_count: _,
+                links: _,
+                dropped_links_count: _,
+                status: _,
+                scope: _,
+            } = d;
+        }
+        let _ = written_fields;
+        let d = slot.as_mut_ptr();
+        // SAFETY: `d` points to writable memory for a `SpanData`; each field
+        // is written exactly once, through raw field pointers (no reference
+        // to the uninitialised record is made), and every field is written
+        // (checked by `written_fields`).
+        unsafe {
+            std::ptr::addr_of_mut!((*d).span_context).write(span_context);
+            std::ptr::addr_of_mut!((*d).parent_span_id).write(self.parent_span_id);
+            std::ptr::addr_of_mut!((*d).parent_is_remote).write(self.parent_is_remote);
+            std::ptr::addr_of_mut!((*d).name).write(self.name);
+            std::ptr::addr_of_mut!((*d).kind).write(self.kind);
+            std::ptr::addr_of_mut!((*d).start_time).write(self.start_time);
+            std::ptr::addr_of_mut!((*d).end_time).write(self.start_time);
+            std::ptr::addr_of_mut!((*d).attributes).write(self.attributes);
+            std::ptr::addr_of_mut!((*d).dropped_attributes_count)
+                .write(self.dropped_attributes_count);
+            std::ptr::addr_of_mut!((*d).events).write(SpanEvents::default());
+            std::ptr::addr_of_mut!((*d).dropped_events_count).write(0);
+            std::ptr::addr_of_mut!((*d).links).write(self.links);
+            std::ptr::addr_of_mut!((*d).dropped_links_count).write(self.dropped_links_count);
+            std::ptr::addr_of_mut!((*d).status).write(clew_api::Status::Unset);
+            std::ptr::addr_of_mut!((*d).scope).write(self.scope);
         }
     }
 }

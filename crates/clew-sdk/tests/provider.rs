@@ -423,7 +423,7 @@ fn a_custom_sampler_adds_attributes_and_trace_state() {
     let names: Vec<_> = exporter
         .finished_spans()
         .into_iter()
-        .map(|s| s.name.into_owned())
+        .map(|s| s.name.to_string())
         .collect();
     assert_eq!(names, ["child", "enterprise"]);
     let e = exporter.span("enterprise").unwrap();
@@ -872,4 +872,64 @@ fn a_span_started_by_name_alone_is_sampled_and_recorded_like_a_built_one() {
         2,
         "dropped spans are not exported"
     );
+}
+
+/// A processor that drops each finished span on the thread that ended it,
+/// as the benchmarks' discarding processor does, noting where the span's
+/// attribute list lived.
+#[derive(Debug, Default)]
+struct DropsSpans(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+impl clew_sdk::processor::SpanProcessor for DropsSpans {
+    fn on_end(&self, span: clew_sdk::SpanData) {
+        self.0.store(
+            span.attributes.as_ptr() as usize,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        drop(span);
+    }
+    fn force_flush(&self, _: Duration) -> Result<(), clew_sdk::processor::ProcessorError> {
+        Ok(())
+    }
+    fn shutdown(&self, _: Duration) -> Result<(), clew_sdk::processor::ProcessorError> {
+        Ok(())
+    }
+}
+
+/// A span record dropped on the thread that made it hands its attribute
+/// list back to that thread, values released, for its next span.
+#[test]
+fn a_dropped_span_gives_its_attribute_list_back_to_the_thread() {
+    let address = std::sync::Arc::default();
+    let p = SdkTracerProvider::builder()
+        .with_env(Env::from_pairs([("X", "1")]))
+        .with_span_processor(DropsSpans(std::sync::Arc::clone(&address)))
+        .build();
+    let tracer = p.tracer("t");
+    let shared: std::sync::Arc<str> = std::sync::Arc::from("a shared value");
+    tracer
+        .span("x")
+        .with_attributes([
+            KeyValue::new("static", 1),
+            KeyValue::new("shared", Value::from(std::sync::Arc::clone(&shared))),
+        ])
+        .start()
+        .end();
+    assert_eq!(
+        std::sync::Arc::strong_count(&shared),
+        1,
+        "the dropped span's values were kept"
+    );
+    // Were the list freed, the allocator would hand its block to the decoy
+    // (the most recently freed block of that size comes back first); kept,
+    // it comes from the thread's store.
+    let decoy: Vec<KeyValue> = Vec::with_capacity(2);
+    let next = clew_api::attribute::attribute_list(2);
+    assert_eq!(
+        next.as_ptr() as usize,
+        address.load(std::sync::atomic::Ordering::Relaxed),
+        "the list was freed, not kept for this thread"
+    );
+    assert!(next.is_empty());
+    drop(decoy);
 }
