@@ -386,8 +386,8 @@ fn take_spare_list() -> Option<Vec<KeyValue>> {
 /// Hands a finished attribute list back for this thread's next spans. Its
 /// attributes are dropped now; the list's allocation is kept (up to a
 /// batch of lists of up to 16 attributes each) instead of freed, so that
-/// the next [`attribute_list`] costs no allocation. An SDK calls this where
-/// it drops finished spans on an application thread.
+/// the next [`attribute_list`] costs no allocation. An SDK calls this when
+/// it drops a finished span (clew-sdk: in `SpanData`'s `Drop`).
 pub fn recycle_attribute_list(mut list: Vec<KeyValue>) {
     if list.capacity() == 0 || list.capacity() > SPARE_LIST_CAPACITY {
         return;

@@ -623,12 +623,14 @@ fn processors_change_the_span_at_start_and_receive_its_data_once() {
     assert_eq!(Arc::strong_count(&payload), 1);
 }
 
-/// Takes spans where they lie, in the way its name says.
+/// Takes spans where they lie, in the way its name says, noting each one's
+/// name and where its attribute list lives.
 #[derive(Debug, Clone, Default)]
 struct InPlace {
     how: &'static str,
     kept: std::sync::Arc<std::sync::Mutex<Vec<clew_sdk::SpanData>>>,
     names: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    lists: std::sync::Arc<std::sync::Mutex<Vec<usize>>>,
 }
 
 impl clew_sdk::processor::SpanProcessor for InPlace {
@@ -638,6 +640,10 @@ impl clew_sdk::processor::SpanProcessor for InPlace {
     fn on_end_in_place(&self, span: clew_sdk::processor::EndedSpan<'_>) {
         // Read in place first.
         self.names.lock().unwrap().push(span.name.to_string());
+        self.lists
+            .lock()
+            .unwrap()
+            .push(span.attributes.as_ptr() as usize);
         match self.how {
             "push_to" => span.push_to(&mut self.kept.lock().unwrap()),
             "take" => self.kept.lock().unwrap().push(span.take()),
@@ -874,36 +880,18 @@ fn a_span_started_by_name_alone_is_sampled_and_recorded_like_a_built_one() {
     );
 }
 
-/// A processor that drops each finished span on the thread that ended it,
-/// as the benchmarks' discarding processor does, noting where the span's
-/// attribute list lived.
-#[derive(Debug, Default)]
-struct DropsSpans(std::sync::Arc<std::sync::atomic::AtomicUsize>);
-
-impl clew_sdk::processor::SpanProcessor for DropsSpans {
-    fn on_end(&self, span: clew_sdk::SpanData) {
-        self.0.store(
-            span.attributes.as_ptr() as usize,
-            std::sync::atomic::Ordering::Relaxed,
-        );
-        drop(span);
-    }
-    fn force_flush(&self, _: Duration) -> Result<(), clew_sdk::processor::ProcessorError> {
-        Ok(())
-    }
-    fn shutdown(&self, _: Duration) -> Result<(), clew_sdk::processor::ProcessorError> {
-        Ok(())
-    }
-}
-
 /// A span record dropped on the thread that made it hands its attribute
 /// list back to that thread, values released, for its next span.
 #[test]
 fn a_dropped_span_gives_its_attribute_list_back_to_the_thread() {
-    let address = std::sync::Arc::default();
+    // Dropped in place, on the thread that ended it.
+    let processor = InPlace {
+        how: "drop",
+        ..InPlace::default()
+    };
     let p = SdkTracerProvider::builder()
         .with_env(Env::from_pairs([("X", "1")]))
-        .with_span_processor(DropsSpans(std::sync::Arc::clone(&address)))
+        .with_span_processor(processor.clone())
         .build();
     let tracer = p.tracer("t");
     let shared: std::sync::Arc<str> = std::sync::Arc::from("a shared value");
@@ -927,7 +915,7 @@ fn a_dropped_span_gives_its_attribute_list_back_to_the_thread() {
     let next = clew_api::attribute::attribute_list(2);
     assert_eq!(
         next.as_ptr() as usize,
-        address.load(std::sync::atomic::Ordering::Relaxed),
+        processor.lists.lock().unwrap()[0],
         "the list was freed, not kept for this thread"
     );
     assert!(next.is_empty());
