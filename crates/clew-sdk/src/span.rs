@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 use std::cell::RefCell;
 use std::fmt;
-use std::mem::MaybeUninit;
+use std::mem::{ManuallyDrop, MaybeUninit};
 use std::ops::Deref;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -47,7 +47,7 @@ pub struct SpanLink {
 /// A span's events. The first one is stored inline, so the common span with
 /// one event costs no allocation for it.
 #[derive(Clone, Debug, PartialEq, Default)]
-pub struct SpanEvents(SmallVec<[SpanEvent; 1]>);
+pub struct SpanEvents(ManuallyDrop<SmallVec<[SpanEvent; 1]>>);
 
 impl SpanEvents {
     pub(crate) fn push(&mut self, event: SpanEvent) {
@@ -56,7 +56,24 @@ impl SpanEvents {
 
     /// The events as a `Vec`.
     pub fn into_vec(self) -> Vec<SpanEvent> {
-        self.0.into_vec()
+        let mut events = ManuallyDrop::new(self);
+        // SAFETY: `events` is never used again, and its `Drop` never runs.
+        unsafe { ManuallyDrop::take(&mut events.0) }.into_vec()
+    }
+}
+
+/// Dropped by hand: the common span's events (none, or one inline event
+/// with a static name and no attributes) own nothing, and forgetting them
+/// skips the out-of-line drop glue, which a span paid on every drop.
+impl Drop for SpanEvents {
+    #[inline]
+    fn drop(&mut self) {
+        let owns_nothing =
+            |e: &SpanEvent| matches!(e.name, Cow::Borrowed(_)) && e.attributes.capacity() == 0;
+        if self.0.spilled() || !self.0.iter().all(owns_nothing) {
+            // SAFETY: dropped once, here, and never touched again.
+            unsafe { ManuallyDrop::drop(&mut self.0) }
+        }
     }
 }
 
@@ -544,5 +561,59 @@ mod tests {
         assert_eq!(std::mem::size_of::<SpanContext>(), 40);
         assert_eq!(std::mem::size_of::<Timestamp>(), 8);
         assert_eq!(std::mem::size_of::<SpanEvent>(), 64);
+    }
+
+    fn event(name: Cow<'static, str>, attributes: Vec<KeyValue>) -> SpanEvent {
+        SpanEvent {
+            name,
+            timestamp: Timestamp::from_unix_nanos(1),
+            attributes,
+            dropped_attributes_count: 0,
+        }
+    }
+
+    fn events(list: impl IntoIterator<Item = SpanEvent>) -> SpanEvents {
+        let mut events = SpanEvents::default();
+        list.into_iter().for_each(|e| events.push(e));
+        events
+    }
+
+    /// `SpanEvents` skips its drop glue only when its events own nothing:
+    /// whatever an event does own (attribute values, an owned name, a
+    /// spilled list) is still released.
+    #[test]
+    fn events_release_what_they_own() {
+        let shared: Arc<str> = Arc::from("shared");
+        let value = || vec![KeyValue::new("k", Arc::clone(&shared))];
+        // One inline event with attributes, then two (spilled), the shared
+        // value in the second.
+        drop(events([event("e".into(), value())]));
+        assert_eq!(Arc::strong_count(&shared), 1, "inline event's attributes");
+        drop(events([
+            event("a".into(), vec![]),
+            event("b".into(), value()),
+        ]));
+        assert_eq!(Arc::strong_count(&shared), 1, "spilled events' attributes");
+        let kept = events([event("e".into(), value())]).into_vec();
+        assert_eq!(Arc::strong_count(&shared), 2, "moved out by into_vec");
+        drop(kept);
+        assert_eq!(Arc::strong_count(&shared), 1);
+
+        // An owned name is freed: glibc hands the block to the next
+        // allocation of its size, which a leaked name would keep.
+        let name = String::from_utf8(vec![b'n'; 200]).unwrap();
+        let block = name.as_ptr();
+        drop(events([event(name.into(), vec![])]));
+        let next = Vec::<u8>::with_capacity(200);
+        assert_eq!(next.as_ptr(), block, "the event's owned name was not freed");
+
+        // So is a spilled list whose events own nothing.
+        let spilled = events([event("a".into(), vec![]), event("b".into(), vec![])]);
+        assert!(spilled.0.spilled());
+        let block = spilled.0.as_ptr() as *const u8;
+        let bytes = spilled.0.capacity() * std::mem::size_of::<SpanEvent>();
+        drop(spilled);
+        let next = Vec::<u8>::with_capacity(bytes);
+        assert_eq!(next.as_ptr(), block, "the spilled list was not freed");
     }
 }
