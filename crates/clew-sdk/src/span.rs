@@ -579,8 +579,9 @@ mod tests {
     }
 
     /// `SpanEvents` skips its drop glue only when its events own nothing:
-    /// whatever an event does own (attribute values, an owned name, a
-    /// spilled list) is still released.
+    /// attribute values an event holds are still released. (That owned
+    /// names and spilled lists are freed is counted by an allocator in
+    /// `tests/provider.rs`, `a_dropped_span_frees_what_its_events_own`.)
     #[test]
     fn events_release_what_they_own() {
         let shared: Arc<str> = Arc::from("shared");
@@ -598,22 +599,5 @@ mod tests {
         assert_eq!(Arc::strong_count(&shared), 2, "moved out by into_vec");
         drop(kept);
         assert_eq!(Arc::strong_count(&shared), 1);
-
-        // An owned name is freed: glibc hands the block to the next
-        // allocation of its size, which a leaked name would keep.
-        let name = String::from_utf8(vec![b'n'; 200]).unwrap();
-        let block = name.as_ptr();
-        drop(events([event(name.into(), vec![])]));
-        let next = Vec::<u8>::with_capacity(200);
-        assert_eq!(next.as_ptr(), block, "the event's owned name was not freed");
-
-        // So is a spilled list whose events own nothing.
-        let spilled = events([event("a".into(), vec![]), event("b".into(), vec![])]);
-        assert!(spilled.0.spilled());
-        let block = spilled.0.as_ptr() as *const u8;
-        let bytes = spilled.0.capacity() * std::mem::size_of::<SpanEvent>();
-        drop(spilled);
-        let next = Vec::<u8>::with_capacity(bytes);
-        assert_eq!(next.as_ptr(), block, "the spilled list was not freed");
     }
 }

@@ -423,29 +423,6 @@ fn a_panicking_exporter_loses_its_batch_not_the_processor() {
     assert_eq!((s.exported, s.dropped), (1, 1), "{s:?}");
 }
 
-/// Counts the calling thread's allocations, so a test can tell a reused
-/// attribute list from a new one (the allocator may hand a freed block
-/// straight back, so addresses alone cannot).
-struct CountingAllocator;
-
-thread_local! {
-    static THREAD_ALLOCATIONS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
-}
-
-// SAFETY: forwards to the system allocator, only counting calls.
-unsafe impl std::alloc::GlobalAlloc for CountingAllocator {
-    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
-        let _ = THREAD_ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
-        unsafe { std::alloc::System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
-        unsafe { std::alloc::System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static ALLOCATOR: CountingAllocator = CountingAllocator;
-
 /// Records where each exported span's attribute list lives. The first
 /// batch is dropped, which returns its buffer, spans still in it, to the
 /// processor; later ones are kept, so that buffer is the only one the
@@ -525,13 +502,13 @@ fn exported_spans_attribute_lists_are_reused_and_their_values_released() {
         "recycled lists still hold values"
     );
     let exported = addresses.lock().unwrap().clone();
-    let allocations = THREAD_ALLOCATIONS.with(|n| n.get());
+    let allocations = common::thread_allocations();
     let reused = [
         clew_api::attribute::attribute_list(2),
         clew_api::attribute::attribute_list(2),
     ];
     assert_eq!(
-        THREAD_ALLOCATIONS.with(|n| n.get()),
+        common::thread_allocations(),
         allocations,
         "the next two lists were allocated, not reused"
     );

@@ -921,3 +921,33 @@ fn a_dropped_span_gives_its_attribute_list_back_to_the_thread() {
     assert!(next.is_empty());
     drop(decoy);
 }
+
+/// A finished span's events free what they own when it is dropped (an
+/// owned name, a list of more than one), and a span whose one event owns
+/// nothing frees nothing for it.
+#[test]
+fn a_dropped_span_frees_what_its_events_own() {
+    let exporter = InMemoryExporter::new();
+    let p = provider(&exporter);
+    let tracer = p.tracer("t");
+    let span = tracer.start("owned name");
+    span.add_event(String::from("owned"), vec![]);
+    span.end();
+    let span = tracer.start("two events");
+    span.add_event("a", vec![]);
+    span.add_event("b", vec![]);
+    span.end();
+    let span = tracer.start("one static event");
+    span.add_event("static", vec![]);
+    span.end();
+
+    let frees = |name: &str| {
+        let span = exporter.span(name).unwrap();
+        let before = common::thread_frees();
+        drop(span);
+        common::thread_frees() - before
+    };
+    assert_eq!(frees("owned name"), 1, "the event's owned name");
+    assert_eq!(frees("two events"), 1, "the events' heap list");
+    assert_eq!(frees("one static event"), 0);
+}

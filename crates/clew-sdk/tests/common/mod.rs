@@ -11,6 +11,43 @@ use clew_sdk::export::{ExportError, SpanExporter};
 use clew_sdk::processor::BatchConfig;
 use clew_sdk::{Resource, SdkTracerProvider, SpanData};
 
+/// Counts the calling thread's allocations and frees, so a test can tell a
+/// reused block from a new one and a freed block from a leaked one (the
+/// allocator may hand a freed block straight back, so addresses alone
+/// cannot). Every test binary that includes this module counts; the counts
+/// are per thread, so the harness's other threads do not interfere.
+struct CountingAllocator;
+
+thread_local! {
+    static THREAD_ALLOCATIONS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+    static THREAD_FREES: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+// SAFETY: forwards to the system allocator, only counting calls.
+unsafe impl std::alloc::GlobalAlloc for CountingAllocator {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        let _ = THREAD_ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+        unsafe { std::alloc::System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        let _ = THREAD_FREES.try_with(|n| n.set(n.get() + 1));
+        unsafe { std::alloc::System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: CountingAllocator = CountingAllocator;
+
+/// Allocations this thread has made so far.
+pub fn thread_allocations() -> u64 {
+    THREAD_ALLOCATIONS.with(std::cell::Cell::get)
+}
+
+/// Blocks this thread has freed so far.
+pub fn thread_frees() -> u64 {
+    THREAD_FREES.with(std::cell::Cell::get)
+}
+
 /// A provider whose only processor batches into `exporter` with `config`,
 /// its environment empty so that nothing from the process's overrides it.
 pub fn batch_provider(exporter: impl SpanExporter, config: BatchConfig) -> SdkTracerProvider {
