@@ -6,19 +6,114 @@ use std::sync::Arc;
 
 /// A string that is either static, owned or shared, so that the common case
 /// (static keys, literal values) never allocates.
-#[derive(Clone)]
-enum Str {
-    Static(&'static str),
-    Owned(Box<str>),
-    Shared(Arc<str>),
+///
+/// Two words: a pointer to the string's bytes, whichever kind holds them,
+/// and the length with the kind in its top two bits. Reading the string is
+/// then the same for every kind (no match on the kind), which the SDK's
+/// duplicate-key check and limits do for every attribute, and a `KeyValue`
+/// is 48 bytes instead of 56.
+struct Str {
+    ptr: std::ptr::NonNull<u8>,
+    meta: u64,
 }
 
+/// The kinds, in `meta`'s top two bits.
+const STATIC: u64 = 0;
+const OWNED: u64 = 1;
+const SHARED: u64 = 2;
+const KIND_SHIFT: u32 = 62;
+const LEN_MASK: u64 = (1 << KIND_SHIFT) - 1;
+
+// SAFETY: `Str` is a `&'static str`, a `Box<str>` or an `Arc<str>`, taken
+// apart; all three are `Send` and `Sync`.
+unsafe impl Send for Str {}
+// SAFETY: as above.
+unsafe impl Sync for Str {}
+
 impl Str {
+    /// `len` is a `str`'s length, which is below 2^62 on every target
+    /// (at most `isize::MAX` bytes).
+    #[inline]
+    const fn from_raw(ptr: *const u8, len: usize, kind: u64) -> Str {
+        Str {
+            // SAFETY: a `str`'s pointer is never null, even when it is empty.
+            ptr: unsafe { std::ptr::NonNull::new_unchecked(ptr as *mut u8) },
+            meta: (len as u64 & LEN_MASK) | kind << KIND_SHIFT,
+        }
+    }
+
+    #[inline]
+    const fn from_static(s: &'static str) -> Str {
+        Str::from_raw(s.as_ptr(), s.len(), STATIC)
+    }
+
+    fn from_box(s: Box<str>) -> Str {
+        let len = s.len();
+        Str::from_raw(Box::into_raw(s) as *const u8, len, OWNED)
+    }
+
+    fn from_arc(s: Arc<str>) -> Str {
+        let len = s.len();
+        Str::from_raw(Arc::into_raw(s) as *const u8, len, SHARED)
+    }
+
+    #[inline]
+    fn kind(&self) -> u64 {
+        self.meta >> KIND_SHIFT
+    }
+
+    #[inline]
+    fn is_static(&self) -> bool {
+        self.kind() == STATIC
+    }
+
+    /// The string as the raw pointer its kind was made from.
+    #[inline]
+    fn raw(&self) -> *mut str {
+        std::ptr::slice_from_raw_parts_mut(self.ptr.as_ptr(), (self.meta & LEN_MASK) as usize)
+            as *mut str
+    }
+
+    #[inline]
     fn as_str(&self) -> &str {
-        match self {
-            Str::Static(s) => s,
-            Str::Owned(s) => s,
-            Str::Shared(s) => s,
+        // SAFETY: `raw` is the `&'static str`, `Box<str>` or `Arc<str>`
+        // this was made from, which lives as long as `self` does.
+        unsafe { &*self.raw() }
+    }
+}
+
+impl Clone for Str {
+    fn clone(&self) -> Str {
+        match self.kind() {
+            OWNED => Str::from_box(self.as_str().into()),
+            SHARED => {
+                // SAFETY: `raw` came from `Arc::into_raw`, and this `Str`
+                // holds one of its references, so the `Arc` is alive; the
+                // copy below owns the new reference.
+                unsafe { Arc::increment_strong_count(self.raw() as *const str) };
+                Str {
+                    ptr: self.ptr,
+                    meta: self.meta,
+                }
+            }
+            _ => Str {
+                ptr: self.ptr,
+                meta: self.meta,
+            },
+        }
+    }
+}
+
+impl Drop for Str {
+    #[inline]
+    fn drop(&mut self) {
+        match self.kind() {
+            // SAFETY: `raw` came from `Box::into_raw` and is dropped once.
+            OWNED => drop(unsafe { Box::from_raw(self.raw()) }),
+            // SAFETY: `raw` came from `Arc::into_raw`; this gives back the
+            // reference this `Str` held.
+            SHARED => drop(unsafe { Arc::from_raw(self.raw() as *const str) }),
+            _ => {}
         }
     }
 }
@@ -32,7 +127,7 @@ macro_rules! string_type {
         impl $name {
             /// A value borrowed from a static string, with no allocation.
             pub const fn from_static(s: &'static str) -> Self {
-                Self(Str::Static(s))
+                Self(Str::from_static(s))
             }
 
             /// The string.
@@ -99,28 +194,28 @@ macro_rules! string_type {
         }
         impl From<&'static str> for $name {
             fn from(s: &'static str) -> Self {
-                Self(Str::Static(s))
+                Self(Str::from_static(s))
             }
         }
         impl From<String> for $name {
             fn from(s: String) -> Self {
-                Self(Str::Owned(s.into_boxed_str()))
+                Self(Str::from_box(s.into_boxed_str()))
             }
         }
         impl From<Box<str>> for $name {
             fn from(s: Box<str>) -> Self {
-                Self(Str::Owned(s))
+                Self(Str::from_box(s))
             }
         }
         impl From<Arc<str>> for $name {
             fn from(s: Arc<str>) -> Self {
-                Self(Str::Shared(s))
+                Self(Str::from_arc(s))
             }
         }
         impl From<Cow<'static, str>> for $name {
             fn from(s: Cow<'static, str>) -> Self {
                 match s {
-                    Cow::Borrowed(s) => Self(Str::Static(s)),
+                    Cow::Borrowed(s) => Self(Str::from_static(s)),
                     Cow::Owned(s) => s.into(),
                 }
             }
@@ -322,10 +417,10 @@ impl KeyValue {
     /// a number, a boolean or a static string.
     #[inline]
     fn owns_nothing(&self) -> bool {
-        matches!(self.key.0, Str::Static(_))
+        self.key.0.is_static()
             && match &self.value {
                 Value::Bool(_) | Value::I64(_) | Value::F64(_) => true,
-                Value::String(s) => matches!(s.0, Str::Static(_)),
+                Value::String(s) => s.0.is_static(),
                 Value::Array(_) => false,
             }
     }
@@ -413,6 +508,56 @@ pub fn recycle_attribute_list(mut list: Vec<KeyValue>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every kind of `Str` reads back what it was made from, clones into
+    /// an independent value, and gives back its shared references, on any
+    /// thread. (That owned strings are freed, and nothing else, is counted
+    /// by an allocator in `tests/alloc.rs`, `attribute_strings_free_what_they_own`.)
+    #[test]
+    fn strings_of_every_kind_read_clone_and_release() {
+        assert_eq!(std::mem::size_of::<Key>(), 16);
+        assert_eq!(std::mem::size_of::<KeyValue>(), 48);
+        assert_eq!(std::mem::size_of::<Option<Key>>(), 16);
+
+        const STATIC_KEY: Key = Key::from_static("static");
+        let key = STATIC_KEY;
+        assert_eq!(key.as_str(), "static");
+        assert_eq!(key.clone().as_str().as_ptr(), "static".as_ptr());
+        assert!(KeyValue::new(key, "literal").owns_nothing());
+
+        // Owned: a clone is a copy of its own, alive after the original.
+        let owned = Key::from(String::from("owned key"));
+        let copy = owned.clone();
+        assert_ne!(copy.as_str().as_ptr(), owned.as_str().as_ptr());
+        drop(owned);
+        assert_eq!(copy.as_str(), "owned key");
+        assert!(!KeyValue::new(copy, 1).owns_nothing());
+
+        // Shared: the same bytes, one reference per value, given back on
+        // drop, on any thread.
+        let shared: Arc<str> = Arc::from("shared value");
+        let value = StringValue::from(Arc::clone(&shared));
+        assert_eq!(value.as_str().as_ptr(), shared.as_ptr());
+        let copy = value.clone();
+        assert_eq!(Arc::strong_count(&shared), 3);
+        std::thread::spawn(move || drop(copy)).join().unwrap();
+        assert_eq!(Arc::strong_count(&shared), 2);
+        assert!(!KeyValue::new("k", value.clone()).owns_nothing());
+        drop(value);
+        assert_eq!(Arc::strong_count(&shared), 1);
+
+        // Empty strings of every kind.
+        let empty: Arc<str> = Arc::from("");
+        for s in [
+            StringValue::from(""),
+            StringValue::from(String::new()),
+            StringValue::from(Arc::clone(&empty)),
+        ] {
+            assert!(s.is_empty());
+            assert_eq!(s.clone().as_str(), "");
+        }
+        assert_eq!(Arc::strong_count(&empty), 1);
+    }
 
     #[test]
     fn recycled_attribute_lists_are_reused_and_release_their_values() {

@@ -14,6 +14,7 @@ struct Counting;
 
 thread_local! {
     static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+    static FREES: Cell<u64> = const { Cell::new(0) };
 }
 
 unsafe impl GlobalAlloc for Counting {
@@ -22,6 +23,7 @@ unsafe impl GlobalAlloc for Counting {
         unsafe { System.alloc(layout) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        let _ = FREES.try_with(|c| c.set(c.get() + 1));
         unsafe { System.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
@@ -37,6 +39,41 @@ fn allocations<R>(f: impl FnOnce() -> R) -> (R, u64) {
     let before = ALLOCATIONS.with(Cell::get);
     let r = f();
     (r, ALLOCATIONS.with(Cell::get) - before)
+}
+
+/// How many blocks `f` frees on this thread.
+fn frees(f: impl FnOnce()) -> u64 {
+    let before = FREES.with(Cell::get);
+    f();
+    FREES.with(Cell::get) - before
+}
+
+/// An attribute string frees what it owns when dropped (its owned copy, the
+/// last reference to a shared one) and nothing else, and a clone of an
+/// owned string is a copy of its own.
+#[test]
+fn attribute_strings_free_what_they_own() {
+    use clew_api::attribute::StringValue;
+    use std::sync::Arc;
+
+    let (owned, n) = allocations(|| StringValue::from(String::from("owned")));
+    assert_eq!(n, 1);
+    let (copy, n) = allocations(|| owned.clone());
+    assert_eq!(n, 1, "a clone of an owned string copies it");
+    assert_eq!(frees(|| drop(owned)), 1);
+    assert_eq!(copy.as_str(), "owned");
+    assert_eq!(frees(|| drop(copy)), 1);
+
+    let (literal, n) = allocations(|| StringValue::from("static"));
+    assert_eq!(n, 0);
+    assert_eq!(frees(|| drop(literal.clone())), 0);
+
+    let shared: Arc<str> = Arc::from("shared");
+    let (value, n) = allocations(|| StringValue::from(Arc::clone(&shared)));
+    assert_eq!(n, 0, "a shared string is not copied");
+    assert_eq!(frees(|| drop(value.clone())), 0);
+    assert_eq!(frees(|| drop(shared)), 0, "the value still holds it");
+    assert_eq!(frees(|| drop(value)), 1, "the last reference frees it");
 }
 
 #[test]
