@@ -31,8 +31,9 @@ unsafe impl Send for Str {}
 unsafe impl Sync for Str {}
 
 impl Str {
-    /// `len` is a `str`'s length, which is below 2^62 on every target
-    /// (at most `isize::MAX` bytes).
+    /// `len` is a live `str`'s length, which is below 2^62 on every
+    /// target: 32-bit lengths are below 2^32, and no 64-bit address space
+    /// holds 4 EiB (x86-64 and AArch64 address at most 2^57 bytes).
     #[inline]
     const fn from_raw(ptr: *const u8, len: usize, kind: u64) -> Str {
         Str {
