@@ -87,20 +87,18 @@ impl Clone for Str {
     fn clone(&self) -> Str {
         match self.kind() {
             OWNED => Str::from_box(self.as_str().into()),
-            SHARED => {
-                // SAFETY: `raw` came from `Arc::into_raw`, and this `Str`
-                // holds one of its references, so the `Arc` is alive; the
-                // copy below owns the new reference.
-                unsafe { Arc::increment_strong_count(self.raw() as *const str) };
+            kind => {
+                if kind == SHARED {
+                    // SAFETY: `raw` came from `Arc::into_raw`, and this `Str`
+                    // holds one of its references, so the `Arc` is alive;
+                    // the copy below owns the new reference.
+                    unsafe { Arc::increment_strong_count(self.raw() as *const str) };
+                }
                 Str {
                     ptr: self.ptr,
                     meta: self.meta,
                 }
             }
-            _ => Str {
-                ptr: self.ptr,
-                meta: self.meta,
-            },
         }
     }
 }

@@ -633,6 +633,22 @@ struct InPlace {
     lists: std::sync::Arc<std::sync::Mutex<Vec<usize>>>,
 }
 
+impl InPlace {
+    /// A processor that handles ended spans `how` and a provider whose only
+    /// processor it is, its environment empty of `OTEL_*` overrides.
+    fn provider(how: &'static str) -> (InPlace, SdkTracerProvider) {
+        let processor = InPlace {
+            how,
+            ..InPlace::default()
+        };
+        let p = SdkTracerProvider::builder()
+            .with_env(Env::from_pairs([("X", "1")]))
+            .with_span_processor(processor.clone())
+            .build();
+        (processor, p)
+    }
+}
+
 impl clew_sdk::processor::SpanProcessor for InPlace {
     fn on_end(&self, _: clew_sdk::SpanData) {
         unreachable!("the provider hands spans over in place")
@@ -663,14 +679,7 @@ fn a_processor_can_take_the_ended_span_where_it_lies() {
     use std::sync::Arc;
     let payload: Arc<str> = Arc::from("owned value");
     for how in ["push_to", "take", "drop"] {
-        let processor = InPlace {
-            how,
-            ..InPlace::default()
-        };
-        let p = SdkTracerProvider::builder()
-            .with_env(Env::from_pairs([("X", "1")]))
-            .with_span_processor(processor.clone())
-            .build();
+        let (processor, p) = InPlace::provider(how);
         let tracer = p.tracer("t");
         for i in 0..3 {
             tracer
@@ -885,14 +894,7 @@ fn a_span_started_by_name_alone_is_sampled_and_recorded_like_a_built_one() {
 #[test]
 fn a_dropped_span_gives_its_attribute_list_back_to_the_thread() {
     // Dropped in place, on the thread that ended it.
-    let processor = InPlace {
-        how: "drop",
-        ..InPlace::default()
-    };
-    let p = SdkTracerProvider::builder()
-        .with_env(Env::from_pairs([("X", "1")]))
-        .with_span_processor(processor.clone())
-        .build();
+    let (processor, p) = InPlace::provider("drop");
     let tracer = p.tracer("t");
     let shared: std::sync::Arc<str> = std::sync::Arc::from("a shared value");
     tracer
