@@ -482,10 +482,39 @@ fn take_spare_list() -> Option<Vec<KeyValue>> {
 /// batch of lists of up to 16 attributes each) instead of freed, so that
 /// the next [`attribute_list`] costs no allocation. An SDK calls this when
 /// it drops a finished span (clew-sdk: in `SpanData`'s `Drop`).
-pub fn recycle_attribute_list(mut list: Vec<KeyValue>) {
+pub fn recycle_attribute_list(list: Vec<KeyValue>) {
     if list.capacity() == 0 || list.capacity() > SPARE_LIST_CAPACITY {
         return;
     }
+    let _ = SPARE_LISTS_OF_THREAD.try_with(|spare| {
+        if let Ok(mut spare) = spare.try_borrow_mut() {
+            keep_spare_list(&mut spare, list);
+        }
+    });
+}
+
+/// [`recycle_attribute_list`] for many lists, reaching this thread's store
+/// once: what an SDK calls when it drops a batch of finished spans. Lists
+/// the store has no room for, or cannot take, are dropped.
+pub fn recycle_attribute_lists(lists: impl IntoIterator<Item = Vec<KeyValue>>) {
+    let mut lists = lists.into_iter();
+    let _ = SPARE_LISTS_OF_THREAD.try_with(|spare| {
+        if let Ok(mut spare) = spare.try_borrow_mut() {
+            for list in lists.by_ref() {
+                if list.capacity() != 0 && list.capacity() <= SPARE_LIST_CAPACITY {
+                    keep_spare_list(&mut spare, list);
+                }
+            }
+        }
+    });
+    // Whatever the store could not be reached for is dropped here.
+    lists.for_each(drop);
+}
+
+/// Empties `list` and keeps it in `spare` when there is room. The caller
+/// has checked its capacity.
+#[inline]
+fn keep_spare_list(spare: &mut Vec<Vec<KeyValue>>, mut list: Vec<KeyValue>) {
     if list.iter().all(KeyValue::owns_nothing) {
         // SAFETY: nothing in the list needs dropping (`owns_nothing`), so
         // forgetting the elements leaks nothing; a length of zero is always
@@ -494,14 +523,10 @@ pub fn recycle_attribute_list(mut list: Vec<KeyValue>) {
     } else {
         list.clear();
     }
-    let _ = SPARE_LISTS_OF_THREAD.try_with(|spare| {
-        if let Ok(mut spare) = spare.try_borrow_mut() {
-            if spare.len() < SPARE_LISTS {
-                spare.push(list);
-                SPARE_LIST_COUNT.set(spare.len());
-            }
-        }
-    });
+    if spare.len() < SPARE_LISTS {
+        spare.push(list);
+        SPARE_LIST_COUNT.set(spare.len());
+    }
 }
 
 #[cfg(test)]
@@ -615,6 +640,41 @@ mod tests {
             assert_eq!(attribute_list(1).capacity(), 1);
         }
         assert_eq!(SPARE_LIST_COUNT.get(), 0);
+    }
+
+    /// Many lists handed back in one call are kept as one by one would be:
+    /// emptied, their values released, the unkeepable ones dropped, the
+    /// count kept in step, and reused last first.
+    #[test]
+    fn lists_handed_back_together_are_kept_like_single_ones() {
+        let shared: Arc<str> = Arc::from("shared");
+        let mut holding = attribute_list(1);
+        holding.push(KeyValue::new("k", StringValue::from(Arc::clone(&shared))));
+        let mut statics = attribute_list(1);
+        statics.push(KeyValue::new("k", 1));
+        let (holding_address, statics_address) = (holding.as_ptr(), statics.as_ptr());
+        let count = SPARE_LIST_COUNT.get();
+        recycle_attribute_lists([
+            holding,
+            Vec::new(),
+            Vec::with_capacity(SPARE_LIST_CAPACITY + 1),
+            statics,
+        ]);
+        assert_eq!(
+            Arc::strong_count(&shared),
+            1,
+            "a kept list's value was held"
+        );
+        assert_eq!(
+            SPARE_LIST_COUNT.get(),
+            count + 2,
+            "only the two keepable lists"
+        );
+        let reused = [attribute_list(1), attribute_list(1)];
+        assert_eq!(reused[0].as_ptr(), statics_address);
+        assert_eq!(reused[1].as_ptr(), holding_address);
+        assert!(reused.iter().all(Vec::is_empty));
+        assert_eq!(SPARE_LIST_COUNT.get(), count);
     }
 
     #[test]

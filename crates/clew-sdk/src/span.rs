@@ -54,6 +54,17 @@ impl SpanEvents {
         self.0.push(event);
     }
 
+    /// True when dropping the events releases nothing: none, or inline ones
+    /// with static names and no attributes.
+    #[inline]
+    fn owns_nothing(&self) -> bool {
+        !self.0.spilled()
+            && self
+                .0
+                .iter()
+                .all(|e| matches!(e.name, Cow::Borrowed(_)) && e.attributes.capacity() == 0)
+    }
+
     /// The events as a `Vec`.
     pub fn into_vec(self) -> Vec<SpanEvent> {
         let mut events = ManuallyDrop::new(self);
@@ -68,9 +79,7 @@ impl SpanEvents {
 impl Drop for SpanEvents {
     #[inline]
     fn drop(&mut self) {
-        let owns_nothing =
-            |e: &SpanEvent| matches!(e.name, Cow::Borrowed(_)) && e.attributes.capacity() == 0;
-        if self.0.spilled() || !self.0.iter().all(owns_nothing) {
+        if !self.owns_nothing() {
             // SAFETY: dropped once, here, and never touched again.
             unsafe { ManuallyDrop::drop(&mut self.0) }
         }
@@ -141,6 +150,41 @@ impl SpanData {
     /// How long the span lasted.
     pub fn duration(&self) -> std::time::Duration {
         self.end_time.saturating_duration_since(self.start_time)
+    }
+
+    /// True when dropping this span releases nothing but its attribute
+    /// list: a static name, no owned status description or trace state, no
+    /// links, and events that own nothing. Every field is named, so a new
+    /// one cannot be left out of the check.
+    #[inline]
+    pub(crate) fn owns_nothing_but_its_attributes(&self) -> bool {
+        let SpanData {
+            span_context,
+            parent_span_id: _,
+            parent_is_remote: _,
+            name,
+            kind: _,
+            start_time: _,
+            end_time: _,
+            attributes: _,
+            dropped_attributes_count: _,
+            events,
+            dropped_events_count: _,
+            links,
+            dropped_links_count: _,
+            status,
+            scope: _,
+        } = self;
+        matches!(name, Cow::Borrowed(_))
+            && span_context.trace_state().is_empty()
+            && links.capacity() == 0
+            && !matches!(
+                status,
+                Status::Error {
+                    description: Cow::Owned(_)
+                }
+            )
+            && events.owns_nothing()
     }
 }
 
