@@ -88,11 +88,21 @@ impl BufferPool {
         drop(buffers);
     }
 
-    fn put(&self, buffer: Vec<SpanData>) {
-        let mut free = lock(&self.free);
-        // A few spare buffers cover the queue; more would only hold memory.
-        if free.len() < 4 {
-            free.push(buffer);
+    fn put(&self, mut buffer: Vec<SpanData>) {
+        {
+            let mut free = lock(&self.free);
+            // A few spare buffers cover the queue; more would only hold memory.
+            if free.len() < 4 {
+                free.push(buffer);
+                return;
+            }
+        }
+        // No room: the buffer is dropped by the thread that dropped the
+        // batch, usually the export thread, which makes no spans. The
+        // attribute lists are freed, not kept in its store, where nothing
+        // would reuse them (up to 512 lists, held for the thread's life).
+        for span in &mut buffer {
+            drop(std::mem::take(&mut span.attributes));
         }
     }
 }

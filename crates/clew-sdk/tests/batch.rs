@@ -619,3 +619,40 @@ fn a_reused_buffer_frees_exactly_what_its_spans_own() {
     p.shutdown(Duration::from_secs(5)).unwrap();
     assert_eq!(p.processor_stats()[0].exported, 3 * BATCH as u64);
 }
+
+/// A batch dropped when the processor already holds enough spare buffers
+/// frees its buffer and its spans' attribute lists: the thread that drops
+/// it, usually the export thread, makes no spans and would never reuse
+/// them.
+#[test]
+fn a_buffer_beyond_the_spares_frees_its_attribute_lists() {
+    let kept = Keep::default();
+    let config = BatchConfig::default()
+        .with_scheduled_delay(Duration::from_secs(3600))
+        .with_max_export_batch_size(2);
+    let p = common::batch_provider(kept.clone(), config);
+    let tracer = p.tracer("t");
+    for _ in 0..64 {
+        clew_api::attribute::recycle_attribute_list(Vec::with_capacity(1));
+    }
+    for _ in 0..10 {
+        tracer
+            .span("x")
+            .with_attributes([clew_api::KeyValue::new("k", 1)])
+            .start()
+            .end();
+    }
+    p.force_flush(Duration::from_secs(10)).unwrap();
+    let mut batches = std::mem::take(&mut *kept.0.lock().unwrap());
+    assert_eq!(batches.len(), 5);
+    let last = batches.pop().unwrap();
+    drop(batches); // the four spare buffers the processor keeps
+    let before = common::thread_frees();
+    drop(last);
+    assert_eq!(
+        common::thread_frees() - before,
+        3,
+        "the buffer and its two spans' attribute lists"
+    );
+    p.shutdown(Duration::from_secs(5)).unwrap();
+}
