@@ -534,6 +534,23 @@ impl SpanExporter for Keep {
     }
 }
 
+/// Grows this thread's store of spare attribute lists beforehand: its
+/// growth inside a measured window would count as a free.
+fn grow_spare_list_store() {
+    for _ in 0..64 {
+        clew_api::attribute::recycle_attribute_list(Vec::with_capacity(1));
+    }
+}
+
+/// A batch processor exporting into `kept`, with batches of `size` and a
+/// delay that never fires, so batches go out when full or flushed.
+fn keeping_provider(kept: &Keep, size: usize) -> SdkTracerProvider {
+    let config = BatchConfig::default()
+        .with_scheduled_delay(Duration::from_secs(3600))
+        .with_max_export_batch_size(size);
+    common::batch_provider(kept.clone(), config)
+}
+
 /// A returned buffer's spans are released by the producer that next takes
 /// the buffer. Everything they own is freed there, once: each of the spans
 /// below owns one kind of thing, so that each kind is checked on its own.
@@ -546,10 +563,7 @@ fn a_reused_buffer_frees_exactly_what_its_spans_own() {
 
     const BATCH: usize = 8;
     let kept = Keep::default();
-    let config = BatchConfig::default()
-        .with_scheduled_delay(Duration::from_secs(3600))
-        .with_max_export_batch_size(BATCH);
-    let p = common::batch_provider(kept.clone(), config);
+    let p = keeping_provider(&kept, BATCH);
     let tracer = p.tracer("t");
     let plain = || {
         tracer
@@ -568,11 +582,7 @@ fn a_reused_buffer_frees_exactly_what_its_spans_own() {
         (0..BATCH).for_each(|_| plain());
         common::thread_frees() - before
     };
-    // This thread's store of spare attribute lists is grown beforehand:
-    // its growth inside a measured window would count as a free.
-    for _ in 0..64 {
-        clew_api::attribute::recycle_attribute_list(Vec::with_capacity(1));
-    }
+    grow_spare_list_store();
 
     let remote = |state: TraceState| {
         SpanContext::new(
@@ -627,14 +637,9 @@ fn a_reused_buffer_frees_exactly_what_its_spans_own() {
 #[test]
 fn a_buffer_beyond_the_spares_frees_its_attribute_lists() {
     let kept = Keep::default();
-    let config = BatchConfig::default()
-        .with_scheduled_delay(Duration::from_secs(3600))
-        .with_max_export_batch_size(2);
-    let p = common::batch_provider(kept.clone(), config);
+    let p = keeping_provider(&kept, 2);
     let tracer = p.tracer("t");
-    for _ in 0..64 {
-        clew_api::attribute::recycle_attribute_list(Vec::with_capacity(1));
-    }
+    grow_spare_list_store();
     for _ in 0..10 {
         tracer
             .span("x")
