@@ -483,7 +483,7 @@ fn take_spare_list() -> Option<Vec<KeyValue>> {
 /// the next [`attribute_list`] costs no allocation. An SDK calls this when
 /// it drops a finished span (clew-sdk: in `SpanData`'s `Drop`).
 pub fn recycle_attribute_list(list: Vec<KeyValue>) {
-    if list.capacity() == 0 || list.capacity() > SPARE_LIST_CAPACITY {
+    if !is_keepable(&list) {
         return;
     }
     let _ = SPARE_LISTS_OF_THREAD.try_with(|spare| {
@@ -501,7 +501,7 @@ pub fn recycle_attribute_lists(lists: impl IntoIterator<Item = Vec<KeyValue>>) {
     let _ = SPARE_LISTS_OF_THREAD.try_with(|spare| {
         if let Ok(mut spare) = spare.try_borrow_mut() {
             for list in lists.by_ref() {
-                if list.capacity() != 0 && list.capacity() <= SPARE_LIST_CAPACITY {
+                if is_keepable(&list) {
                     keep_spare_list(&mut spare, list);
                 }
             }
@@ -511,8 +511,15 @@ pub fn recycle_attribute_lists(lists: impl IntoIterator<Item = Vec<KeyValue>>) {
     lists.for_each(drop);
 }
 
+/// True when a list is worth keeping: it has an allocation, and one no
+/// larger than a span's usual list.
+#[inline]
+fn is_keepable(list: &Vec<KeyValue>) -> bool {
+    (1..=SPARE_LIST_CAPACITY).contains(&list.capacity())
+}
+
 /// Empties `list` and keeps it in `spare` when there is room. The caller
-/// has checked its capacity.
+/// has checked [`is_keepable`].
 #[inline]
 fn keep_spare_list(spare: &mut Vec<Vec<KeyValue>>, mut list: Vec<KeyValue>) {
     if list.iter().all(KeyValue::owns_nothing) {
