@@ -687,7 +687,8 @@ impl BatchSpanProcessor {
             // by another producer and not yet running) gets one at once
             // instead of when the scheduler next looks. Yielding only when
             // the queue was three-quarters full left two producers dropping
-            // 2-8% of their spans; once per batch, 0.7-2.3% (docs/benchmarks.md).
+            // 1.9-7.2% of their spans; once per batch, 0.9-2.8%
+            // (interleaved runs, docs/benchmarks.md).
             std::thread::yield_now();
         }
     }
