@@ -518,10 +518,14 @@ fn is_keepable(list: &Vec<KeyValue>) -> bool {
     (1..=SPARE_LIST_CAPACITY).contains(&list.capacity())
 }
 
-/// Empties `list` and keeps it in `spare` when there is room. The caller
-/// has checked [`is_keepable`].
+/// Empties `list` and keeps it in `spare` when there is room; drops it
+/// otherwise. The caller has checked [`is_keepable`].
 #[inline]
 fn keep_spare_list(spare: &mut Vec<Vec<KeyValue>>, mut list: Vec<KeyValue>) {
+    if spare.len() >= SPARE_LISTS {
+        // No room: dropped whole, without first looking for values to drop.
+        return;
+    }
     if list.iter().all(KeyValue::owns_nothing) {
         // SAFETY: nothing in the list needs dropping (`owns_nothing`), so
         // forgetting the elements leaks nothing; a length of zero is always
@@ -530,10 +534,8 @@ fn keep_spare_list(spare: &mut Vec<Vec<KeyValue>>, mut list: Vec<KeyValue>) {
     } else {
         list.clear();
     }
-    if spare.len() < SPARE_LISTS {
-        spare.push(list);
-        SPARE_LIST_COUNT.set(spare.len());
-    }
+    spare.push(list);
+    SPARE_LIST_COUNT.set(spare.len());
 }
 
 #[cfg(test)]
