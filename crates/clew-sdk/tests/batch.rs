@@ -425,31 +425,35 @@ fn a_panicking_exporter_loses_its_batch_not_the_processor() {
 
 /// Records where each exported span's attribute list lives. The first
 /// batch is dropped, which returns its buffer, spans still in it, to the
-/// processor; later ones are kept, so that buffer is the only one the
-/// producer can take back. The first export returns only when the test
-/// says so: the producer that filled the batch takes its next buffer right
-/// after waking the worker, and must not find that batch's buffer already
-/// back in the pool.
+/// processor; later ones are kept ([`Keep`]), so that buffer is the only
+/// one the producer can take back. The first export returns only when the
+/// test says so: the producer that filled the batch takes its next buffer
+/// right after waking the worker, and must not find that batch's buffer
+/// already back in the pool.
 #[derive(Debug)]
 struct ListAddresses(
     Arc<Mutex<Vec<usize>>>,
-    Mutex<Vec<SpanBatch>>,
+    Keep,
     Mutex<std::sync::mpsc::Receiver<()>>,
 );
 
 impl SpanExporter for ListAddresses {
-    fn export(&self, batch: SpanBatch, _: &Resource, _: Duration) -> Result<(), ExportError> {
+    fn export(
+        &self,
+        batch: SpanBatch,
+        resource: &Resource,
+        timeout: Duration,
+    ) -> Result<(), ExportError> {
         let first = {
             let mut seen = self.0.lock().unwrap();
             let first = seen.is_empty();
             seen.extend(batch.iter().map(|span| span.attributes.as_ptr() as usize));
             first
         };
-        if first {
-            let _ = self.2.lock().unwrap().recv_timeout(Duration::from_secs(10));
-        } else {
-            self.1.lock().unwrap().push(batch);
+        if !first {
+            return self.1.export(batch, resource, timeout);
         }
+        let _ = self.2.lock().unwrap().recv_timeout(Duration::from_secs(10));
         Ok(())
     }
 }
@@ -467,7 +471,7 @@ fn exported_spans_attribute_lists_are_reused_and_their_values_released() {
     let p = common::batch_provider(
         ListAddresses(
             Arc::clone(&addresses),
-            Mutex::default(),
+            Keep::default(),
             Mutex::new(released),
         ),
         config,
