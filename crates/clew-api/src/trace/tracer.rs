@@ -80,7 +80,10 @@ impl Tracer {
         }
     }
 
-    #[inline(never)]
+    /// Inline: out of line, its own call and register saves cost an
+    /// unsampled span 20 of its 236 instructions (the no-op span, which
+    /// never reaches it, 18 -> 19 through the layout around it).
+    #[inline]
     fn start_current(&self, provider: &dyn TracerProvider, name: Cow<'static, str>) -> Span {
         Context::map_current(|parent| provider.start_named_span(&self.scope, name, parent))
     }
