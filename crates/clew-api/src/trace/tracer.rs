@@ -108,6 +108,7 @@ impl Tracer {
 
     /// Runs `f` with a new span active, then ends the span. Spans started
     /// inside `f`, on this thread, are its children.
+    #[inline]
     pub fn in_span<R>(
         &self,
         name: impl Into<Cow<'static, str>>,
