@@ -55,6 +55,7 @@ pub(crate) fn current_has_span() -> bool {
     HAS_SPAN.try_with(Cell::get).unwrap_or(false)
 }
 
+#[inline]
 fn note_span(cx: &Context) {
     let has_span = cx.span.is_some();
     let _ = HAS_SPAN.try_with(|h| h.set(has_span));

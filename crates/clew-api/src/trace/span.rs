@@ -281,6 +281,7 @@ impl Span {
     }
 
     /// A handle to this span, for putting it in a context or passing it around.
+    #[inline]
     pub fn handle(&self) -> SpanHandle {
         SpanHandle::clone(&self.handle)
     }
