@@ -107,6 +107,7 @@ impl SpanHandle {
     }
 
     /// Adds an event that happened now.
+    #[inline]
     pub fn add_event(&self, name: impl Into<Cow<'static, str>>, attributes: Vec<KeyValue>) {
         if let Some(backend) = self.backend() {
             backend.add_event(Event::new(name, crate::time::now(), attributes));
