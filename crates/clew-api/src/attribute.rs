@@ -468,6 +468,7 @@ pub fn attribute_list(capacity: usize) -> Vec<KeyValue> {
 }
 
 /// The last list this thread kept, if its store can be reached.
+#[inline]
 fn take_spare_list() -> Option<Vec<KeyValue>> {
     let list = SPARE_LISTS_OF_THREAD
         .try_with(|spare| spare.try_borrow_mut().ok()?.pop())
