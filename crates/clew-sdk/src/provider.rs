@@ -363,6 +363,7 @@ fn start_span_from(
         scope,
         &mut ManuallyDrop::new(start),
         parent,
+        parent_sc,
         context,
         Vec::new(),
     )
@@ -437,6 +438,7 @@ fn start_with_sampler(
         scope,
         &mut ManuallyDrop::new(start),
         parent,
+        parent_sc,
         context,
         result.attributes,
     )
@@ -445,13 +447,16 @@ fn start_with_sampler(
 /// Starts a recording span: limits applied, data written in place,
 /// processors told. Out of line, so that the unsampled path above stays a
 /// small function; `start` is taken from behind a reference (moving it in
-/// by value copied its 96 bytes).
+/// by value copied its 96 bytes). `parent_sc` is `parent`'s span context,
+/// which the caller has read already: for a recording parent, reading it
+/// again is a dynamic call.
 #[inline(never)]
 fn start_recording<S: StartSource>(
     shared: &'static ProviderShared,
     scope: &Arc<InstrumentationScope>,
     start: &mut ManuallyDrop<S>,
     parent: &Context,
+    parent_sc: &SpanContext,
     context: SpanContext,
     sampler_attributes: Vec<KeyValue>,
 ) -> Span {
@@ -459,7 +464,6 @@ fn start_recording<S: StartSource>(
     // touch it afterwards. (Generic over it, so that a span that has only a
     // name is recorded without building and checking an empty `SpanStart`.)
     let start = unsafe { ManuallyDrop::take(start) }.into_start();
-    let parent_sc = parent.span_context();
     let limits = shared.limits;
     let mut attributes = start.attributes;
     if sampler_attributes.is_empty() {
