@@ -514,7 +514,7 @@ fn start_recording<S: StartSource>(
             }
         },
     );
-    Span::new(span)
+    Span::from_backend(span)
 }
 
 /// Drops `v`. An unallocated `Vec`, what an unsampled span's start almost

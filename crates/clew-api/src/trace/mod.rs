@@ -367,7 +367,10 @@ impl TracerProvider for NoopTracerProvider {
 /// contexts it is active in, and may be touched from several threads.
 /// Calls after [`end`](SpanBackend::end) must be ignored.
 pub trait SpanBackend: Send + Sync + fmt::Debug + 'static {
-    /// The span's identity, fixed at start.
+    /// The span's identity, fixed at start. The API reads it once, when
+    /// the span is made ([`Span::new`]), and keeps the reference for as
+    /// long as it holds the backend: it must point into the backend (or
+    /// into something that outlives it) and never change.
     fn span_context(&self) -> &SpanContext;
     /// False once the span has ended.
     fn is_recording(&self) -> bool;

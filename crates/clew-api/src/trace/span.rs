@@ -6,6 +6,7 @@ use std::error::Error;
 use std::fmt::{self, Write as _};
 use std::mem::ManuallyDrop;
 use std::ops::Deref;
+use std::ptr::NonNull;
 use std::sync::Arc;
 
 use super::{Event, Link, SpanBackend, SpanContext, Status};
@@ -29,9 +30,41 @@ pub struct SpanHandle {
 enum Inner {
     Invalid,
     NonRecording(SpanContext),
-    /// The backend knows its own context; keeping it only there keeps a span
-    /// handle at the size of a span context.
-    Recording(Arc<dyn SpanBackend>),
+    Recording(Recording),
+}
+
+/// A recording span: its backend, and where the backend keeps the span's
+/// context. Reading the context is then a load, not a dynamic call (a
+/// child's start reads its parent's, and log lines read theirs), and the
+/// handle stays the size of a span context.
+#[derive(Clone)]
+struct Recording {
+    backend: Arc<dyn SpanBackend>,
+    /// Points into `backend`'s allocation, which `backend` keeps alive and
+    /// in place; [`SpanBackend::span_context`] returns it from `&self`, so
+    /// no safe code can move or change it while a shared reference to the
+    /// backend can exist, and this handle holds one.
+    context: NonNull<SpanContext>,
+}
+
+// SAFETY: `context` points into the backend, which is `Send + Sync`; it is
+// only ever read, as a `&SpanContext` (`SpanContext` is `Sync`).
+unsafe impl Send for Recording {}
+// SAFETY: as above.
+unsafe impl Sync for Recording {}
+
+impl Recording {
+    #[inline]
+    fn new(backend: Arc<dyn SpanBackend>, context: NonNull<SpanContext>) -> Recording {
+        Recording { backend, context }
+    }
+
+    #[inline]
+    fn span_context(&self) -> &SpanContext {
+        // SAFETY: see `context`: the backend this points into lives at
+        // least as long as `self`, and its span context is fixed.
+        unsafe { self.context.as_ref() }
+    }
 }
 
 /// The handle of "no span": invalid context, not recording.
@@ -64,7 +97,7 @@ impl SpanHandle {
     #[inline]
     fn backend(&self) -> Option<&Arc<dyn SpanBackend>> {
         match &self.inner {
-            Inner::Recording(backend) => Some(backend),
+            Inner::Recording(recording) => Some(&recording.backend),
             _ => None,
         }
     }
@@ -80,7 +113,7 @@ impl SpanHandle {
         match &self.inner {
             Inner::Invalid => &SpanContext::INVALID,
             Inner::NonRecording(context) => context,
-            Inner::Recording(backend) => backend.span_context(),
+            Inner::Recording(recording) => recording.span_context(),
         }
     }
 
@@ -253,14 +286,30 @@ pub struct Span {
 }
 
 impl Span {
-    /// A recording span: what an SDK returns from
-    /// [`TracerProvider::start_span`](super::TracerProvider::start_span).
+    /// A recording span of a backend behind a `dyn` reference.
     ///
-    /// The span's context is the backend's [`SpanBackend::span_context`].
+    /// The span's context is the backend's [`SpanBackend::span_context`],
+    /// read once, here. [`Span::from_backend`] does the same for a backend
+    /// of a known type, without a dynamic call.
     pub fn new(backend: Arc<dyn SpanBackend>) -> Span {
+        let context = NonNull::from(backend.span_context());
+        Span::recording(Recording::new(backend, context))
+    }
+
+    /// A recording span of a backend whose type the caller knows: what an
+    /// SDK returns from
+    /// [`TracerProvider::start_span`](super::TracerProvider::start_span).
+    #[inline]
+    pub fn from_backend<B: SpanBackend>(backend: Arc<B>) -> Span {
+        let context = NonNull::from(backend.span_context());
+        Span::recording(Recording::new(backend, context))
+    }
+
+    #[inline]
+    fn recording(recording: Recording) -> Span {
         Span {
             handle: ManuallyDrop::new(SpanHandle {
-                inner: Inner::Recording(backend),
+                inner: Inner::Recording(recording),
             }),
         }
     }
@@ -302,8 +351,8 @@ impl Span {
     /// the span's start as its start: a span never has a negative duration.)
     pub fn end_with_timestamp(mut self, timestamp: impl Into<Timestamp>) {
         // Taken out first: the drop that follows must not end it again.
-        if let Inner::Recording(backend) = self.take().inner {
-            backend.end_owned(Some(timestamp.into()));
+        if let Inner::Recording(recording) = self.take().inner {
+            recording.backend.end_owned(Some(timestamp.into()));
         }
     }
 }
@@ -333,7 +382,7 @@ impl Drop for Span {
 /// Kept out of line so that dropping a span with no trace stays a single check.
 #[inline(never)]
 fn drop_slow(handle: SpanHandle) {
-    if let Inner::Recording(backend) = handle.inner {
+    if let Inner::Recording(Recording { backend, .. }) = handle.inner {
         if std::thread::panicking() {
             backend.set_status(Status::error("panicked"));
         }
@@ -401,6 +450,81 @@ mod tests {
         assert!(span.span_context().is_valid());
         assert!(!span.is_recording());
         drop(span);
+    }
+
+    /// A backend that records whether it ended.
+    #[derive(Debug)]
+    struct Fixed {
+        context: SpanContext,
+        ended: std::sync::atomic::AtomicBool,
+    }
+
+    impl SpanBackend for Fixed {
+        fn span_context(&self) -> &SpanContext {
+            &self.context
+        }
+        fn is_recording(&self) -> bool {
+            !self.ended.load(std::sync::atomic::Ordering::Relaxed)
+        }
+        fn set_attribute(&self, _: KeyValue) {}
+        fn add_event(&self, _: Event) {}
+        fn add_link(&self, _: Link) {}
+        fn set_status(&self, _: Status) {}
+        fn update_name(&self, _: Cow<'static, str>) {}
+        fn end(&self, _: Option<Timestamp>) {
+            self.ended.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    /// A recording handle reads its context from where the backend keeps
+    /// it, through either constructor, from clones on other threads, and
+    /// after the owning span has ended (the handles keep the backend).
+    #[test]
+    fn recording_handles_read_the_backends_context() {
+        use crate::trace::{SpanId, TraceFlags, TraceId, TraceState};
+        assert_eq!(
+            std::mem::size_of::<SpanHandle>(),
+            std::mem::size_of::<SpanContext>()
+        );
+        let context = |n: u64| {
+            SpanContext::new(
+                TraceId::from_int(u128::from(n)),
+                SpanId::from_int(n),
+                TraceFlags::SAMPLED,
+                false,
+                TraceState::from_header("k=v").unwrap(),
+            )
+        };
+        let fixed = |n| {
+            Arc::new(Fixed {
+                context: context(n),
+                ended: false.into(),
+            })
+        };
+        let typed = fixed(3);
+        let dynamic: Arc<dyn SpanBackend> = fixed(4);
+        for (span, n, backend) in [
+            (
+                Span::from_backend(Arc::clone(&typed)),
+                3,
+                typed as Arc<dyn SpanBackend>,
+            ),
+            (Span::new(Arc::clone(&dynamic)), 4, dynamic),
+        ] {
+            assert!(std::ptr::eq(span.span_context(), backend.span_context()));
+            let handle = span.handle();
+            let from_thread = std::thread::spawn({
+                let handle = handle.clone();
+                move || handle.span_context().clone()
+            });
+            assert_eq!(from_thread.join().unwrap(), context(n));
+            span.end();
+            assert!(!backend.is_recording());
+            drop(backend);
+            // The handle is now the backend's last owner.
+            assert_eq!(handle.span_context(), &context(n));
+            assert_eq!(handle.span_context().trace_state().header(), "k=v");
+        }
     }
 
     #[test]
