@@ -248,15 +248,23 @@ impl fmt::Debug for ContextGuard {
 impl Drop for ContextGuard {
     #[inline]
     fn drop(&mut self) {
-        // Swapped in place: the previous context goes back into the cell and
-        // the detached one takes its place in `self.previous`, which is
-        // dropped after this returns, once the borrow has ended (dropping a
-        // context may run an SDK's span code). Taking it out and replacing
-        // the current one with it copied the 48-byte contexts through the
-        // stack: three nested spans cost ~70 instructions more.
-        if let Some(previous) = &mut self.previous {
-            swap_current(previous);
-        }
+        restore_previous(&mut self.previous);
+    }
+}
+
+/// Puts `previous` back as the current context, for a guard that attached
+/// another one (`ContextGuard`, and the rayon adapter's).
+///
+/// Swapped in place: the previous context goes back into the cell and the
+/// detached one takes its place in `previous`, which its owner drops
+/// afterwards, once the borrow has ended (dropping a context may run an
+/// SDK's span code). Taking it out and replacing the current one with it
+/// copied the 48-byte contexts through the stack: three nested spans cost
+/// ~70 instructions more.
+#[inline]
+pub(crate) fn restore_previous(previous: &mut Option<Context>) {
+    if let Some(previous) = previous {
+        swap_current(previous);
     }
 }
 

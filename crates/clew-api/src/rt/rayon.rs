@@ -152,9 +152,7 @@ impl Restore {
 
 impl Drop for Restore {
     fn drop(&mut self) {
-        if let Some(previous) = self.previous.take() {
-            drop(crate::context::replace_current(previous));
-        }
+        crate::context::restore_previous(&mut self.previous);
     }
 }
 
