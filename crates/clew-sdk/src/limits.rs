@@ -141,13 +141,18 @@ pub(crate) fn set_attribute(
 /// Applies the limits to a list given whole (at span start, or to an event
 /// or link): later duplicates replace earlier ones, extra entries are
 /// dropped. Returns how many were dropped. The list is left untouched when
-/// nothing needs to change, which is the common case.
-#[inline]
+/// nothing needs to change, which is the common case. Inlined by force:
+/// out of line, an event's empty list paid a call for it.
+#[inline(always)]
 pub(crate) fn limit_attributes(
     attributes: &mut Vec<KeyValue>,
     max: u32,
     length: Option<usize>,
 ) -> u32 {
+    // An event's or link's list is usually empty.
+    if attributes.is_empty() {
+        return 0;
+    }
     // The common case, decided without a call: within the count, no
     // duplicate keys, no length limit.
     if attributes.len() <= max as usize && !has_duplicate_keys(attributes) {
@@ -183,29 +188,38 @@ fn rebuild_attributes(attributes: &mut Vec<KeyValue>, max: u32, length: Option<u
 /// True when two attributes share a key.
 #[inline]
 fn has_duplicate_keys(attributes: &[KeyValue]) -> bool {
-    attributes.len() >= 2 && has_duplicate_keys_among(attributes)
+    match attributes {
+        [a, b, c, d] => four_may_share_a_key([a, b, c, d]) && has_duplicate_keys_among(attributes),
+        [_, _, ..] => has_duplicate_keys_among(attributes),
+        _ => false,
+    }
+}
+
+/// Four keys, the size of the common call, checked without a call: each
+/// key's (length, last byte) [`fingerprint`] in a 16-bit lane of one word,
+/// and the word compared with itself rotated by one and by two lanes,
+/// which lines up all six pairs. False means no two keys are equal; true
+/// means two fingerprints agree (the lengths modulo 256 and the last
+/// bytes), and the keys must be compared.
+#[inline(always)]
+fn four_may_share_a_key(keys: [&KeyValue; 4]) -> bool {
+    let lanes = keys.iter().enumerate().fold(0u64, |word, (i, kv)| {
+        word | (fingerprint(kv.key.as_str()) & 0xffff) << (16 * i)
+    });
+    const ONES: u64 = 0x0001_0001_0001_0001;
+    const HIGHS: u64 = 0x8000_8000_8000_8000;
+    // Nonzero exactly when some 16-bit lane of `v` is zero.
+    let has_zero_lane = |v: u64| v.wrapping_sub(ONES) & !v & HIGHS != 0;
+    has_zero_lane(lanes ^ lanes.rotate_left(16)) || has_zero_lane(lanes ^ lanes.rotate_left(32))
 }
 
 /// [`has_duplicate_keys`] for two or more attributes, by [`fingerprint`]s
-/// (keys of the same length usually differ in their last byte). Four keys,
-/// the common call, compare their fingerprints pairwise; otherwise one pass
+/// (keys of the same length usually differ in their last byte): one pass
 /// sets a bit per fingerprint, and only when a bit is already set, which
-/// distinct keys rarely cause, are the keys compared pairwise.
+/// distinct keys rarely cause, are the keys compared pairwise. Four keys
+/// reach it only when [`four_may_share_a_key`] found two fingerprints alike.
 #[inline(never)]
 fn has_duplicate_keys_among(attributes: &[KeyValue]) -> bool {
-    if let [a, b, c, d] = attributes {
-        // Four, the size of the common call: six comparisons of (length,
-        // last byte) fingerprints, keys compared only when two agree.
-        let [fa, fb, fc, fd] = [a, b, c, d].map(|kv| fingerprint(kv.key.as_str()));
-        // Equal fingerprints: equal lengths and last bytes; the bytes decide.
-        let same = |x: &KeyValue, y: &KeyValue| x.key.as_str() == y.key.as_str();
-        return (fa == fb && same(a, b))
-            || (fa == fc && same(a, c))
-            || (fa == fd && same(a, d))
-            || (fb == fc && same(b, c))
-            || (fb == fd && same(b, d))
-            || (fc == fd && same(c, d));
-    }
     let mut seen = 0u64;
     for kv in attributes {
         let print = fingerprint(kv.key.as_str());
@@ -318,6 +332,13 @@ mod tests {
         // An empty key has a fingerprint too.
         assert!(has_duplicate_keys(&["", "a", "b", ""].map(kv)));
         assert!(!has_duplicate_keys(&["", "a", "b", "c"].map(kv)));
+        // Fingerprints agree modulo 256 in the length: the keys decide.
+        let long: &'static str = Box::leak("\0".repeat(256).into_boxed_str());
+        assert!(!has_duplicate_keys(&["", "a", long, "b"].map(kv)));
+        assert!(has_duplicate_keys(&[long, "a", long, "b"].map(kv)));
+        // Lanes with their top bit set (a last byte of 0x80 or more).
+        assert!(!has_duplicate_keys(&["é", "ü", "ö", "ä"].map(kv)));
+        assert!(has_duplicate_keys(&["é", "ü", "ö", "ü"].map(kv)));
     }
 
     #[test]
