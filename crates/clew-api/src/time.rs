@@ -381,8 +381,8 @@ mod tests {
     /// clock. A step of the system clock shows in `now` only when each
     /// thread next renews its anchor (the module documentation), so the two
     /// disagree for up to an anchor period after one: a failure is retried
-    /// when the system clock was stepped during the attempt (seen on CI
-    /// machines: a step of 0.5 ms), and fails the test otherwise. Each attempt
+    /// when the system clock was stepped during the attempt (a CI run saw a
+    /// step of 0.5 ms), and fails the test otherwise. Each attempt
     /// first sleeps past an anchor period, so that a step before it has
     /// reached every anchor `check` reads.
     fn across_clock_steps(check: impl Fn() -> Result<(), String>) {
