@@ -83,6 +83,7 @@
     rust_2018_idioms
 )]
 
+mod brief_lock;
 pub mod diagnostics;
 pub mod env;
 pub mod export;

@@ -6,7 +6,7 @@ use std::cell::RefCell;
 use std::fmt;
 use std::mem::{ManuallyDrop, MaybeUninit};
 use std::ops::Deref;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
 
 use clew_api::time::Timestamp;
 use clew_api::trace::{
@@ -15,6 +15,7 @@ use clew_api::trace::{
 use clew_api::KeyValue;
 use smallvec::SmallVec;
 
+use crate::brief_lock::{BriefLock, BriefLockGuard};
 use crate::limits::{limit_attributes, set_attribute};
 use crate::provider::ProviderShared;
 
@@ -204,7 +205,7 @@ impl Drop for SpanData {
     }
 }
 
-/// The SDK's recording span: the data under a mutex until the span ends,
+/// The SDK's recording span: the data under a lock until the span ends,
 /// then moved out, on the ending thread, to the provider's processors. (The
 /// allocation stays with the ending thread, which keeps it for its next
 /// span or frees it; only the span's own data travels to the export
@@ -215,7 +216,7 @@ impl Drop for SpanData {
 /// each copy of it showed up as a `memcpy` call in the per-span profile.
 pub(crate) struct SdkSpan {
     context: SpanContext,
-    live: Mutex<Live>,
+    live: BriefLock<Live>,
     provider: &'static ProviderShared,
 }
 
@@ -248,7 +249,7 @@ struct Live {
 /// read through a shared borrow first: once it is set, the ending thread
 /// may be reading `data` after the unlock, so no `&mut Live` may be made.
 #[inline]
-fn live_data<'a>(live: &'a mut MutexGuard<'_, Live>) -> Option<&'a mut SpanData> {
+fn live_data<'a>(live: &'a mut BriefLockGuard<'_, Live>) -> Option<&'a mut SpanData> {
     if live.ended {
         return None;
     }
@@ -258,7 +259,7 @@ fn live_data<'a>(live: &'a mut MutexGuard<'_, Live>) -> Option<&'a mut SpanData>
 
 impl Drop for SdkSpan {
     fn drop(&mut self) {
-        let live = self.live.get_mut().unwrap_or_else(PoisonError::into_inner);
+        let live = self.live.get_mut();
         if !live.ended {
             // SAFETY: `ended` is false, so `data` is initialised.
             unsafe { live.data.assume_init_drop() }
@@ -289,7 +290,7 @@ impl SdkSpan {
         let mut arc = match take_spare() {
             Some(spare) => spare,
             None => Arc::new(SdkSpan {
-                live: Mutex::new(Live {
+                live: BriefLock::new(Live {
                     ended: true,
                     data: MaybeUninit::uninit(),
                 }),
@@ -302,7 +303,7 @@ impl SdkSpan {
             // when it was kept (nothing could have made one since).
             unreachable!("a new or spare span is unique")
         };
-        let live = span.live.get_mut().unwrap_or_else(PoisonError::into_inner);
+        let live = span.live.get_mut();
         // Written in place; `ended` is true, so there is no old data to drop.
         start.write(&mut live.data, context.clone());
         live.ended = false;
@@ -332,8 +333,9 @@ impl SdkSpan {
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, Live> {
-        crate::lock(&self.live)
+    #[inline]
+    fn lock(&self) -> BriefLockGuard<'_, Live> {
+        self.live.lock()
     }
 
     /// Runs `f` on the data unless the span has ended.
