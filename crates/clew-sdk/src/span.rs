@@ -525,24 +525,27 @@ impl SpanBackend for SdkSpan {
     }
 
     fn add_event(&self, event: Event) {
-        self.with(|data, p| {
-            if data.events.len() >= p.limits.max_events_per_span as usize {
-                data.dropped_events_count += 1;
-                return;
-            }
-            let mut attributes = event.attributes;
-            let dropped = limit_attributes(
-                &mut attributes,
-                p.limits.max_attributes_per_event,
-                p.limits.max_attribute_value_length,
-            );
-            data.events.push(SpanEvent {
-                name: event.name,
-                timestamp: event.timestamp,
-                attributes,
-                dropped_attributes_count: dropped,
-            });
-        })
+        let mut live = self.lock();
+        let Some(data) = live_data(&mut live) else {
+            return;
+        };
+        let limits = &self.provider.limits;
+        if data.events.len() >= limits.max_events_per_span as usize {
+            data.dropped_events_count += 1;
+            return;
+        }
+        let mut attributes = event.attributes;
+        let dropped = limit_attributes(
+            &mut attributes,
+            limits.max_attributes_per_event,
+            limits.max_attribute_value_length,
+        );
+        data.events.push(SpanEvent {
+            name: event.name,
+            timestamp: event.timestamp,
+            attributes,
+            dropped_attributes_count: dropped,
+        });
     }
 
     fn add_link(&self, link: Link) {
