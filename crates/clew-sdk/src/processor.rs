@@ -18,7 +18,6 @@ use std::time::{Duration, Instant};
 
 use clew_api::Context;
 
-use crate::brief_lock::BriefLock;
 use crate::diagnostics::{self, Diagnostic};
 use crate::env::Env;
 use crate::export::{deadline_after, BufferPool, ExportError, SpanExporter};
@@ -444,7 +443,7 @@ struct LaneState {
 pub const MAX_CONCURRENT_EXPORTS: usize = 64;
 
 struct BatchShared {
-    shards: Box<[BriefLock<Shard>]>,
+    shards: Box<[Mutex<Shard>]>,
     control: Mutex<Control>,
     shutdown: AtomicBool,
     lanes: Mutex<LaneState>,
@@ -473,7 +472,7 @@ impl BatchShared {
         };
         let (mut created, mut dropped) = (0, 0);
         for shard in self.shards.iter() {
-            let s = shard.lock();
+            let s = lock(shard);
             created += s.created;
             dropped += s.dropped;
         }
@@ -567,9 +566,7 @@ impl BatchSpanProcessor {
 
     fn start(exporter: Box<dyn SpanExporter>, config: BatchConfig) -> BatchSpanProcessor {
         let shared = Arc::new(BatchShared {
-            shards: (0..SHARDS)
-                .map(|_| BriefLock::new(Shard::default()))
-                .collect(),
+            shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
             control: Mutex::new(Control::default()),
             shutdown: AtomicBool::new(false),
             lanes: Mutex::new(LaneState::default()),
@@ -655,7 +652,7 @@ impl BatchSpanProcessor {
         }
         let shared = &*self.shared;
         let config = &shared.config;
-        let mut shard = shared.shards[shard_index()].lock();
+        let mut shard = lock(&shared.shards[shard_index()]);
         shard.created += 1;
         if shard.waiting >= config.max_queue_size || shared.shutdown.load(Ordering::Relaxed) {
             shard.dropped += 1;
@@ -679,7 +676,7 @@ impl BatchSpanProcessor {
             // a producer thread, spreads the freeing over the producers
             // instead of loading it all on the export thread.
             let buffer = shared.buffers.take(config.max_export_batch_size);
-            let mut shard = shared.shards[shard_index()].lock();
+            let mut shard = lock(&shared.shards[shard_index()]);
             if shard.current.capacity() == 0 {
                 shard.current = buffer;
             }
@@ -808,7 +805,7 @@ fn collect(shared: &BatchShared, partial: bool, batches: &mut Vec<Vec<SpanData>>
     // The batch partial spans are merged into, by index in `batches`.
     let mut open: Option<usize> = None;
     for shard in shared.shards.iter() {
-        let mut s = shard.lock();
+        let mut s = lock(shard);
         drops += std::mem::take(&mut s.unreported_drops);
         let mut taken = 0;
         while let Some(batch) = s.full.pop_front() {
@@ -1024,7 +1021,7 @@ fn batch_loop(shared: &BatchShared) {
         // queues a full batch after the look sees `worker_waiting` and wakes us.
         c.worker_waiting = true;
         drop(c);
-        let more = shared.shards.iter().any(|s| !s.lock().full.is_empty());
+        let more = shared.shards.iter().any(|s| !lock(s).full.is_empty());
         let mut c = lock(&shared.control);
         let wait = next_export.saturating_duration_since(Instant::now());
         if more || wait.is_zero() || !c.worker_waiting {
