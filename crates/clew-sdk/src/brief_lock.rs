@@ -7,7 +7,7 @@
 //! panic count on lock and again on unlock (for poisoning, which the SDK
 //! ignores anyway) and an exchange on unlock to look for sleepers. This
 //! lock takes one exchange to lock and one plain store to unlock
-//! (measured: about 45 instructions less per span with 4 attributes and an
+//! (measured: 35-42 instructions less per span with 4 attributes and an
 //! event, 58 less for three nested spans; docs/benchmarks.md).
 //!
 //! A thread that finds it held spins briefly, then yields, then sleeps for

@@ -525,6 +525,9 @@ impl SpanBackend for SdkSpan {
     }
 
     fn add_event(&self, event: Event) {
+        // Not through `with`: its closure took the event in, one more copy
+        // of its 56 bytes (about 15 instructions a span with an event).
+        // The event, if not kept, is dropped after the lock, as before.
         let mut live = self.lock();
         let Some(data) = live_data(&mut live) else {
             return;
