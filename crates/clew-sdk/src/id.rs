@@ -9,9 +9,11 @@ use clew_api::trace::{SpanId, TraceId};
 /// Generates ids for new traces and spans. Implement it for vendor id
 /// formats; the default is [`RandomIdGenerator`].
 pub trait IdGenerator: Send + Sync + fmt::Debug + 'static {
-    /// A new, valid (non-zero) trace id.
+    /// A new, valid (non-zero) trace id. An invalid one is replaced with a
+    /// random id, and a diagnostic reported.
     fn new_trace_id(&self) -> TraceId;
-    /// A new, valid (non-zero) span id.
+    /// A new, valid (non-zero) span id. An invalid one is replaced with a
+    /// random id, and a diagnostic reported.
     fn new_span_id(&self) -> SpanId;
     /// True when trace ids are random in their right-most 7 bytes, which
     /// sets the W3C Level 2 `random` flag on new traces.

@@ -343,7 +343,7 @@ fn start_span_from(
     // nested spans, through the code LLVM then laid out.)
     if !shortcut.sampled(parent_sc) {
         start.discard();
-        return Span::non_recording(SpanContext::new(
+        return Span::non_recording_from_new_ids(SpanContext::new(
             trace_id,
             span_id,
             base_flags.with_sampled(false),
@@ -386,14 +386,49 @@ impl ProviderShared {
                     TraceFlags::NONE.with_random(self.random_ids),
                 )
             }
-            (Some(g), true) => (parent.trace_id(), g.new_span_id(), parent.trace_flags()),
+            (Some(g), true) => (
+                parent.trace_id(),
+                checked_span_id(g.new_span_id()),
+                parent.trace_flags(),
+            ),
             (Some(g), false) => (
-                g.new_trace_id(),
-                g.new_span_id(),
+                checked_trace_id(g.new_trace_id()),
+                checked_span_id(g.new_span_id()),
                 TraceFlags::NONE.with_random(self.random_ids),
             ),
         }
     }
+}
+
+/// A custom generator's trace id, or, when it made the invalid all-zero id,
+/// a random one and a diagnostic: every id a span starts with is valid,
+/// which the unsampled path relies on
+/// ([`Span::non_recording_from_new_ids`]), and no exporter is handed a span
+/// that a backend would reject.
+#[inline]
+fn checked_trace_id(id: TraceId) -> TraceId {
+    if id.is_valid() {
+        return id;
+    }
+    report_invalid_id("trace");
+    random_trace_and_span_ids().0
+}
+
+/// As [`checked_trace_id`], for a span id.
+#[inline]
+fn checked_span_id(id: SpanId) -> SpanId {
+    if id.is_valid() {
+        return id;
+    }
+    report_invalid_id("span");
+    random_span_id()
+}
+
+#[cold]
+fn report_invalid_id(kind: &str) {
+    crate::diagnostics::report(crate::diagnostics::Diagnostic::Other(format!(
+        "the id generator made an invalid (all-zero) {kind} id; a random one is used instead"
+    )));
 }
 
 /// Span start with a sampler that is not one of clew's own: its result may
@@ -431,7 +466,7 @@ fn start_with_sampler(
     if result.decision == SamplingDecision::Drop {
         start.discard();
         discard(result.attributes);
-        return Span::non_recording(context);
+        return Span::non_recording_from_new_ids(context);
     }
     start_recording(
         shared,

@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use clew_sdk::diagnostics::{self, Diagnostic};
@@ -16,15 +16,21 @@ use common::FlakyExporter;
 /// The handler is process-wide: tests that set it take turns.
 static HANDLER: Mutex<()> = Mutex::new(());
 
-#[test]
-fn invalid_values_name_their_variable_and_fall_back() {
-    let _turn = HANDLER
+/// Takes the handler's turn and collects every diagnostic, unlimited.
+fn collect() -> (MutexGuard<'static, ()>, Arc<Mutex<Vec<Diagnostic>>>) {
+    let turn = HANDLER
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     let seen: Arc<Mutex<Vec<Diagnostic>>> = Arc::default();
     let sink = seen.clone();
     diagnostics::set_rate_limit(Duration::ZERO);
     diagnostics::set_handler(move |d| sink.lock().unwrap().push(d.clone()));
+    (turn, seen)
+}
+
+#[test]
+fn invalid_values_name_their_variable_and_fall_back() {
+    let (_turn, seen) = collect();
 
     let env = Env::from_pairs([
         ("OTEL_TRACES_SAMPLER", "sometimes"),
@@ -106,4 +112,55 @@ fn a_handler_that_reports_a_diagnostic_itself_does_not_deadlock() {
         "report deadlocked in a re-entrant handler"
     );
     assert_eq!(*seen.lock().unwrap(), ["outer", "inner"]);
+}
+
+/// A custom generator that only ever makes the invalid all-zero ids.
+#[derive(Debug)]
+struct Zeros;
+
+impl clew_sdk::id::IdGenerator for Zeros {
+    fn new_trace_id(&self) -> clew_api::trace::TraceId {
+        clew_api::trace::TraceId::INVALID
+    }
+    fn new_span_id(&self) -> clew_api::trace::SpanId {
+        clew_api::trace::SpanId::INVALID
+    }
+}
+
+#[test]
+fn a_generator_that_makes_invalid_ids_is_reported_and_replaced() {
+    let (_turn, seen) = collect();
+
+    let exporter = clew_sdk::export::InMemoryExporter::new();
+    let p = SdkTracerProvider::builder()
+        .with_env(Env::from_pairs([("X", "1")]))
+        .with_id_generator(Zeros)
+        .with_simple_exporter(exporter.clone())
+        .build();
+    let tracer = p.tracer("t");
+    tracer.in_span("root", |_| tracer.start("child").end());
+    let root = exporter.span("root").unwrap();
+    let child = exporter.span("child").unwrap();
+    assert!(root.span_context.is_valid(), "{root:?}");
+    assert!(child.span_context.is_valid(), "{child:?}");
+    assert_eq!(child.parent_span_id, root.span_context.span_id());
+
+    // Unsampled spans carry valid ids as well, for children and propagation.
+    let p_off = SdkTracerProvider::builder()
+        .with_env(Env::from_pairs([("X", "1")]))
+        .with_id_generator(Zeros)
+        .with_sampler(clew_sdk::sampler::AlwaysOff)
+        .build();
+    let dropped = p_off.tracer("t").start("dropped");
+    assert!(dropped.span_context().is_valid());
+    drop(dropped);
+
+    let seen: Vec<String> = seen.lock().unwrap().iter().map(|d| d.to_string()).collect();
+    for kind in ["trace", "span"] {
+        assert!(
+            seen.iter()
+                .any(|m| m.contains(&format!("invalid (all-zero) {kind} id"))),
+            "no diagnostic for the {kind} id: {seen:?}"
+        );
+    }
 }
