@@ -352,6 +352,10 @@ mod tests {
         }
     }
 
+    /// A change of [`system_offset`] larger than this, in nanoseconds, is a
+    /// step of the system clock.
+    const STEP_NS: i128 = 20_000;
+
     /// The system clock's offset from the monotonic clock, in nanoseconds,
     /// from the closest of a few (monotonic, system, monotonic) readings. It
     /// moves only when the system clock is stepped (`clock_settime`, a
@@ -386,7 +390,6 @@ mod tests {
     /// first sleeps past an anchor period, so that a step before it has
     /// reached every anchor `check` reads.
     fn across_clock_steps(check: impl Fn() -> Result<(), String>) {
-        const STEP_NS: i128 = 20_000;
         for attempt in 1..=5 {
             let offset = system_offset();
             std::thread::sleep(Duration::from_millis(60));
@@ -510,6 +513,6 @@ mod tests {
         // And the offset is read precisely enough to tell a step: two
         // readings agree well within the step threshold (three tries, in
         // case a step falls between two of them).
-        assert!((0..3).any(|_| (system_offset() - system_offset()).abs() < 20_000));
+        assert!((0..3).any(|_| (system_offset() - system_offset()).abs() < STEP_NS));
     }
 }

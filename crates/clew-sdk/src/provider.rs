@@ -411,7 +411,7 @@ fn checked_trace_id(id: TraceId) -> TraceId {
         return id;
     }
     report_invalid_id("trace");
-    random_trace_and_span_ids().0
+    RandomIdGenerator.new_trace_id()
 }
 
 /// As [`checked_trace_id`], for a span id.
@@ -421,7 +421,7 @@ fn checked_span_id(id: SpanId) -> SpanId {
         return id;
     }
     report_invalid_id("span");
-    random_span_id()
+    RandomIdGenerator.new_span_id()
 }
 
 #[cold]

@@ -293,7 +293,9 @@ impl Span {
     /// of a known type, without a dynamic call.
     pub fn new(backend: Arc<dyn SpanBackend>) -> Span {
         let context = NonNull::from(backend.span_context());
-        Span::recording(Recording::new(backend, context))
+        Span::from_handle(SpanHandle {
+            inner: Inner::Recording(Recording::new(backend, context)),
+        })
     }
 
     /// A recording span of a backend whose type the caller knows: what an
@@ -302,24 +304,23 @@ impl Span {
     #[inline]
     pub fn from_backend<B: SpanBackend>(backend: Arc<B>) -> Span {
         let context = NonNull::from(backend.span_context());
-        Span::recording(Recording::new(backend, context))
+        Span::from_handle(SpanHandle {
+            inner: Inner::Recording(Recording::new(backend, context)),
+        })
     }
 
+    /// The span that owns `handle`: ends it when dropped.
     #[inline]
-    fn recording(recording: Recording) -> Span {
+    const fn from_handle(handle: SpanHandle) -> Span {
         Span {
-            handle: ManuallyDrop::new(SpanHandle {
-                inner: Inner::Recording(recording),
-            }),
+            handle: ManuallyDrop::new(handle),
         }
     }
 
     /// A span that records nothing but carries `context`.
     #[inline]
     pub fn non_recording(context: SpanContext) -> Span {
-        Span {
-            handle: ManuallyDrop::new(SpanHandle::non_recording(context)),
-        }
+        Span::from_handle(SpanHandle::non_recording(context))
     }
 
     /// A span that records nothing but carries `context`, whose ids the
@@ -331,19 +332,15 @@ impl Span {
     /// "no span" is not used.
     #[inline]
     pub fn non_recording_from_new_ids(context: SpanContext) -> Span {
-        Span {
-            handle: ManuallyDrop::new(SpanHandle {
-                inner: Inner::NonRecording(context),
-            }),
-        }
+        Span::from_handle(SpanHandle {
+            inner: Inner::NonRecording(context),
+        })
     }
 
     /// A span with no trace at all: what a tracer with no SDK returns outside any trace.
     #[inline]
     pub(crate) const fn invalid() -> Span {
-        Span {
-            handle: ManuallyDrop::new(SpanHandle::invalid()),
-        }
+        Span::from_handle(SpanHandle::invalid())
     }
 
     /// A handle to this span, for putting it in a context or passing it around.
@@ -402,7 +399,8 @@ impl Drop for Span {
     }
 }
 
-/// Kept out of line so that dropping a span with no trace stays a single check.
+/// Kept out of line so that dropping a span that owns nothing stays the
+/// inline checks in `Span`'s drop.
 #[inline(never)]
 fn drop_slow(handle: SpanHandle) {
     if let Inner::Recording(Recording { backend, .. }) = handle.inner {
