@@ -14,7 +14,7 @@ use clew_api::trace::{
     InstrumentationScope, Span, SpanContext, SpanId, SpanStart, TraceFlags, TraceId, Tracer,
     TracerProvider,
 };
-use clew_api::{Context, KeyValue};
+use clew_api::Context;
 
 use crate::env::Env;
 use crate::export::SpanExporter;
@@ -365,7 +365,6 @@ fn start_span_from(
         parent,
         parent_sc,
         context,
-        Vec::new(),
     )
 }
 
@@ -437,7 +436,7 @@ fn report_invalid_id(kind: &str) {
 fn start_with_sampler(
     shared: &'static ProviderShared,
     scope: &Arc<InstrumentationScope>,
-    start: SpanStart,
+    mut start: SpanStart,
     parent: &Context,
     trace_id: TraceId,
     span_id: SpanId,
@@ -468,6 +467,10 @@ fn start_with_sampler(
         discard(result.attributes);
         return Span::non_recording_from_new_ids(context);
     }
+    // The sampler's attributes join the span's, before the limits apply.
+    if !result.attributes.is_empty() {
+        start.attributes.extend(result.attributes);
+    }
     start_recording(
         shared,
         scope,
@@ -475,7 +478,6 @@ fn start_with_sampler(
         parent,
         parent_sc,
         context,
-        result.attributes,
     )
 }
 
@@ -493,55 +495,72 @@ fn start_recording<S: StartSource>(
     parent: &Context,
     parent_sc: &SpanContext,
     context: SpanContext,
-    sampler_attributes: Vec<KeyValue>,
 ) -> Span {
-    // SAFETY: both callers wrap their start for this call alone and never
-    // touch it afterwards. (Generic over it, so that a span that has only a
-    // name is recorded without building and checking an empty `SpanStart`.)
-    let start = unsafe { ManuallyDrop::take(start) }.into_start();
-    let limits = shared.limits;
-    let mut attributes = start.attributes;
-    if sampler_attributes.is_empty() {
-        discard(sampler_attributes);
+    // The allocation and the scope first, then the start's parts, each
+    // computed and stored straight into the record: a call that might
+    // unwind while the parts were held kept them all on the stack, and
+    // copied them.
+    let span = SdkSpan::unique_arc(shared);
+    let scope = Scope::intern(scope);
+    let span_context = context.clone();
+    let SpanStart {
+        name,
+        kind,
+        mut attributes,
+        links: start_links,
+        start_time,
+        ..
+    } = {
+        // SAFETY: both callers wrap their start for this call alone and never
+        // touch it afterwards. (Generic over it, so that a span that has only a
+        // name is recorded without building and checking an empty `SpanStart`.)
+        unsafe { ManuallyDrop::take(start) }.into_start()
+    };
+    let start_time = start_time.unwrap_or_else(clew_api::time::now);
+    let limits = &shared.limits;
+    // Checked here as well as in `limit_attributes`: a span started by name
+    // has no attributes, known when this is compiled for it, and the list
+    // then stays out of memory.
+    let dropped_attributes_count = if attributes.is_empty() {
+        0
     } else {
-        attributes.extend(sampler_attributes);
-    }
-    let dropped_attributes_count = limit_attributes(
-        &mut attributes,
-        limits.max_attributes_per_span,
-        limits.max_attribute_value_length,
-    );
-    let link_count = start.links.len();
-    let links: Vec<_> = if start.links.is_empty() {
-        discard(start.links);
+        limit_attributes(
+            &mut attributes,
+            limits.max_attributes_per_span,
+            limits.max_attribute_value_length,
+        )
+    };
+    let link_count = start_links.len();
+    let links: Vec<_> = if start_links.is_empty() {
+        discard(start_links);
         Vec::new()
     } else {
-        start
-            .links
+        start_links
             .into_iter()
             .take(limits.max_links_per_span as usize)
-            .map(|l| link_from(l, &limits))
+            .map(|l| link_from(l, limits))
             .collect()
     };
-    let start_time = start.start_time.unwrap_or_else(clew_api::time::now);
-    let span = SdkSpan::new_arc(
+    let span = SdkSpan::start(
+        span,
         context,
         shared,
         NewSpan {
+            span_context,
             parent_span_id: if parent_sc.is_valid() {
                 parent_sc.span_id()
             } else {
                 SpanId::INVALID
             },
             parent_is_remote: parent_sc.is_remote(),
-            name: start.name,
-            kind: start.kind,
+            name,
+            kind,
             start_time,
             attributes,
             dropped_attributes_count,
             dropped_links_count: (link_count - links.len()) as u32,
             links,
-            scope: Scope::intern(scope),
+            scope,
         },
         |data| {
             for p in &shared.processors {

@@ -276,18 +276,12 @@ impl fmt::Debug for SdkSpan {
 }
 
 impl SdkSpan {
-    /// Builds the span in place: `data` is written once, into the
-    /// allocation, and `on_start` runs on it before anyone else can see it
-    /// (so without taking the lock). The allocation is a spare one of this
-    /// thread's when there is one (see [`SdkSpan::recycle`]).
+    /// An allocation for a new span, with no reference but this one and no
+    /// record yet (`ended` is set): a spare one of this thread's when there
+    /// is one (see [`SdkSpan::recycle`]). Start it with [`start`](Self::start).
     #[inline(always)]
-    pub(crate) fn new_arc(
-        context: SpanContext,
-        provider: &'static ProviderShared,
-        start: NewSpan,
-        on_start: impl FnOnce(&mut SpanData),
-    ) -> Arc<SdkSpan> {
-        let mut arc = match take_spare() {
+    pub(crate) fn unique_arc(provider: &'static ProviderShared) -> UniqueSpan {
+        let arc = match take_spare() {
             Some(spare) => spare,
             None => Arc::new(SdkSpan {
                 live: BriefLock::new(Live {
@@ -298,18 +292,41 @@ impl SdkSpan {
                 provider,
             }),
         };
-        let Some(span) = Arc::get_mut(&mut arc) else {
-            // A new `Arc` has no other reference, and a spare one had none
-            // when it was kept (nothing could have made one since).
-            unreachable!("a new or spare span is unique")
-        };
+        // A new `Arc` has no other reference, and a spare one had none when
+        // it was kept (`recycle` checks; nothing could have made one since).
+        // Not checked again here with `Arc::get_mut`, a locked instruction
+        // (7 instructions a span, and the lock's latency).
+        debug_assert!(Arc::strong_count(&arc) == 1 && Arc::weak_count(&arc) == 0);
+        UniqueSpan(arc)
+    }
+
+    /// Starts the span in `unique`: its record is written once, in place,
+    /// and `on_start` runs on it before anyone else can see it (so without
+    /// taking the lock).
+    #[inline(always)]
+    pub(crate) fn start(
+        unique: UniqueSpan,
+        context: SpanContext,
+        provider: &'static ProviderShared,
+        start: NewSpan,
+        on_start: impl FnOnce(&mut SpanData),
+    ) -> Arc<SdkSpan> {
+        let arc = unique.0;
+        // SAFETY: `UniqueSpan` holds the only reference and there is no
+        // `Weak` (see `unique_arc`; nothing can clone it since), so this is
+        // the only access to the span, as `Arc::get_mut` would give. The
+        // pointer comes from the `Arc`'s own allocation, which it may write.
+        let span = unsafe { &mut *Arc::as_ptr(&arc).cast_mut() };
         let live = span.live.get_mut();
         // Written in place; `ended` is true, so there is no old data to drop.
-        start.write(&mut live.data, context.clone());
+        start.write(&mut live.data);
         live.ended = false;
         // SAFETY: just written.
         on_start(unsafe { live.data.assume_init_mut() });
-        span.context = context;
+        // The spare's previous context is dropped after the write, so the
+        // new one is not kept on the stack across a drop that might unwind.
+        let previous = std::mem::replace(&mut span.context, context);
+        drop(previous);
         span.provider = provider;
         arc
     }
@@ -321,7 +338,7 @@ impl SdkSpan {
     #[inline]
     fn recycle(arc: Arc<SdkSpan>) {
         // Only this reference exists and no `Weak`, so nothing can make
-        // another one meanwhile; `new_arc` checks again with `get_mut`.
+        // another one while the thread keeps it: `unique_arc` relies on it.
         if Arc::strong_count(&arc) == 1 && Arc::weak_count(&arc) == 0 {
             let _ = SPARE.try_with(|spare| {
                 if let Ok(mut spare) = spare.try_borrow_mut() {
@@ -347,8 +364,12 @@ impl SdkSpan {
     }
 }
 
+/// A span allocation that nothing else refers to ([`SdkSpan::unique_arc`]).
+pub(crate) struct UniqueSpan(Arc<SdkSpan>);
+
 /// What a new span's record starts from; the rest of it starts empty.
 pub(crate) struct NewSpan {
+    pub(crate) span_context: SpanContext,
     pub(crate) parent_span_id: SpanId,
     pub(crate) parent_is_remote: bool,
     pub(crate) name: Cow<'static, str>,
@@ -366,7 +387,7 @@ impl NewSpan {
     /// then written, the 256-byte record was assembled on the stack and
     /// copied into the allocation.
     #[inline(always)]
-    fn write(self, slot: &mut MaybeUninit<SpanData>, span_context: SpanContext) {
+    fn write(self, slot: &mut MaybeUninit<SpanData>) {
         // Naming every field (no `..`) makes a field added to `SpanData`
         // fail to compile here until it is written below too.
         fn written_fields(d: SpanData) {
@@ -395,7 +416,7 @@ impl NewSpan {
         // to the uninitialised record is made), and every field is written
         // (checked by `written_fields`).
         unsafe {
-            std::ptr::addr_of_mut!((*d).span_context).write(span_context);
+            std::ptr::addr_of_mut!((*d).span_context).write(self.span_context);
             std::ptr::addr_of_mut!((*d).parent_span_id).write(self.parent_span_id);
             std::ptr::addr_of_mut!((*d).parent_is_remote).write(self.parent_is_remote);
             std::ptr::addr_of_mut!((*d).name).write(self.name);
