@@ -595,6 +595,9 @@ impl SpanBackend for SdkSpan {
         SdkSpan::recycle(self);
     }
 
+    // Inline, so that `end_owned` (how a span is usually ended) does not
+    // call it.
+    #[inline]
     fn end(&self, timestamp: Option<Timestamp>) {
         let data: *mut SpanData = {
             let mut live = self.lock();
