@@ -496,13 +496,12 @@ fn start_recording<S: StartSource>(
     parent_sc: &SpanContext,
     context: SpanContext,
 ) -> Span {
-    // The allocation and the scope first, then the start's parts, each
-    // computed and stored straight into the record: a call that might
-    // unwind while the parts were held kept them all on the stack, and
-    // copied them.
-    let span = SdkSpan::unique_arc(shared);
+    // The allocation (with the context written) and the scope first, then
+    // the start's parts, each computed and stored straight into the record:
+    // a call that might unwind while the parts were held kept them all on
+    // the stack, and copied them.
+    let span = SdkSpan::unique_arc(shared, context);
     let scope = Scope::intern(scope);
-    let span_context = context.clone();
     let SpanStart {
         name,
         kind,
@@ -543,10 +542,7 @@ fn start_recording<S: StartSource>(
     };
     let span = SdkSpan::start(
         span,
-        context,
-        shared,
         NewSpan {
-            span_context,
             parent_span_id: if parent_sc.is_valid() {
                 parent_sc.span_id()
             } else {

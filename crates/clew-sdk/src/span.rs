@@ -276,11 +276,18 @@ impl fmt::Debug for SdkSpan {
 }
 
 impl SdkSpan {
-    /// An allocation for a new span, with no reference but this one and no
-    /// record yet (`ended` is set): a spare one of this thread's when there
-    /// is one (see [`SdkSpan::recycle`]). Start it with [`start`](Self::start).
+    /// An allocation for a new span, with no reference but this one: a
+    /// spare one of this thread's when there is one (see
+    /// [`SdkSpan::recycle`]). Its context is written now, in the span and in
+    /// its record, so that it is not held, on the stack, across the calls
+    /// the caller makes before [`start`](Self::start) writes the rest. (If
+    /// one of those unwinds, the record's copy of the context is leaked,
+    /// not dropped: `ended` is still set.)
     #[inline(always)]
-    pub(crate) fn unique_arc(provider: &'static ProviderShared) -> UniqueSpan {
+    pub(crate) fn unique_arc(
+        provider: &'static ProviderShared,
+        context: SpanContext,
+    ) -> UniqueSpan {
         let arc = match take_spare() {
             Some(spare) => spare,
             None => Arc::new(SdkSpan {
@@ -297,38 +304,38 @@ impl SdkSpan {
         // Not checked again here with `Arc::get_mut`, a locked instruction
         // (7 instructions a span, and the lock's latency).
         debug_assert!(Arc::strong_count(&arc) == 1 && Arc::weak_count(&arc) == 0);
-        UniqueSpan(arc)
-    }
-
-    /// Starts the span in `unique`: its record is written once, in place,
-    /// and `on_start` runs on it before anyone else can see it (so without
-    /// taking the lock).
-    #[inline(always)]
-    pub(crate) fn start(
-        unique: UniqueSpan,
-        context: SpanContext,
-        provider: &'static ProviderShared,
-        start: NewSpan,
-        on_start: impl FnOnce(&mut SpanData),
-    ) -> Arc<SdkSpan> {
-        let arc = unique.0;
-        // SAFETY: `UniqueSpan` holds the only reference and there is no
-        // `Weak` (see `unique_arc`; nothing can clone it since), so this is
-        // the only access to the span, as `Arc::get_mut` would give. The
-        // pointer comes from the `Arc`'s own allocation, which it may write.
-        let span = unsafe { &mut *Arc::as_ptr(&arc).cast_mut() };
-        let live = span.live.get_mut();
-        // Written in place; `ended` is true, so there is no old data to drop.
-        start.write(&mut live.data);
-        live.ended = false;
-        // SAFETY: just written.
-        on_start(unsafe { live.data.assume_init_mut() });
-        // The spare's previous context is dropped after the write, so the
-        // new one is not kept on the stack across a drop that might unwind.
+        let mut unique = UniqueSpan(arc);
+        let span = unique.span_mut();
+        let record = span.live.get_mut().data.as_mut_ptr();
+        // SAFETY: `record` points to the allocation's record, which is not
+        // initialised (`ended` is set); only its context is written, through
+        // a raw field pointer. `start` writes every other field.
+        unsafe { std::ptr::addr_of_mut!((*record).span_context).write(context.clone()) };
+        // The spare's previous context is dropped after the new one is
+        // written, so the new one is not kept on the stack across a drop
+        // that might unwind.
         let previous = std::mem::replace(&mut span.context, context);
         drop(previous);
         span.provider = provider;
-        arc
+        unique
+    }
+
+    /// Starts the span in `unique` (whose context is written): the rest of
+    /// its record is written once, in place, and `on_start` runs on it
+    /// before anyone else can see it (so without taking the lock).
+    #[inline(always)]
+    pub(crate) fn start(
+        mut unique: UniqueSpan,
+        start: NewSpan,
+        on_start: impl FnOnce(&mut SpanData),
+    ) -> Arc<SdkSpan> {
+        let live = unique.span_mut().live.get_mut();
+        // Written in place; `ended` is true, so there is no old data to drop.
+        start.write(&mut live.data);
+        live.ended = false;
+        // SAFETY: just written (the context by `unique_arc`, the rest above).
+        on_start(unsafe { live.data.assume_init_mut() });
+        unique.0
     }
 
     /// Keeps an ended span's allocation for this thread's next span, when
@@ -367,9 +374,20 @@ impl SdkSpan {
 /// A span allocation that nothing else refers to ([`SdkSpan::unique_arc`]).
 pub(crate) struct UniqueSpan(Arc<SdkSpan>);
 
-/// What a new span's record starts from; the rest of it starts empty.
+impl UniqueSpan {
+    #[inline(always)]
+    fn span_mut(&mut self) -> &mut SdkSpan {
+        // SAFETY: `UniqueSpan` holds the only reference and there is no
+        // `Weak` (see `unique_arc`; nothing can clone it since), so this is
+        // the only access to the span, as `Arc::get_mut` would give. The
+        // pointer comes from the `Arc`'s own allocation, which it may write.
+        unsafe { &mut *Arc::as_ptr(&self.0).cast_mut() }
+    }
+}
+
+/// What a new span's record starts from, besides its context (written by
+/// [`SdkSpan::unique_arc`]); the rest of it starts empty.
 pub(crate) struct NewSpan {
-    pub(crate) span_context: SpanContext,
     pub(crate) parent_span_id: SpanId,
     pub(crate) parent_is_remote: bool,
     pub(crate) name: Cow<'static, str>,
@@ -383,16 +401,17 @@ pub(crate) struct NewSpan {
 }
 
 impl NewSpan {
-    /// Writes the record field by field into `slot`. Built as one value and
-    /// then written, the 256-byte record was assembled on the stack and
-    /// copied into the allocation.
+    /// Writes the record field by field into `slot`, whose context
+    /// `SdkSpan::unique_arc` has written. Built as one value and then
+    /// written, the 256-byte record was assembled on the stack and copied
+    /// into the allocation.
     #[inline(always)]
     fn write(self, slot: &mut MaybeUninit<SpanData>) {
         // Naming every field (no `..`) makes a field added to `SpanData`
         // fail to compile here until it is written below too.
         fn written_fields(d: SpanData) {
             let SpanData {
-                span_context: _,
+                span_context: _, // written by `SdkSpan::unique_arc`
                 parent_span_id: _,
                 parent_is_remote: _,
                 name: _,
@@ -413,10 +432,9 @@ impl NewSpan {
         let d = slot.as_mut_ptr();
         // SAFETY: `d` points to writable memory for a `SpanData`; each field
         // is written exactly once, through raw field pointers (no reference
-        // to the uninitialised record is made), and every field is written
-        // (checked by `written_fields`).
+        // to the uninitialised record is made), and every field but the
+        // context, written before, is written (checked by `written_fields`).
         unsafe {
-            std::ptr::addr_of_mut!((*d).span_context).write(self.span_context);
             std::ptr::addr_of_mut!((*d).parent_span_id).write(self.parent_span_id);
             std::ptr::addr_of_mut!((*d).parent_is_remote).write(self.parent_is_remote);
             std::ptr::addr_of_mut!((*d).name).write(self.name);
