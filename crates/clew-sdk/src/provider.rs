@@ -517,18 +517,11 @@ fn start_recording<S: StartSource>(
     };
     let start_time = start_time.unwrap_or_else(clew_api::time::now);
     let limits = &shared.limits;
-    // Checked here as well as in `limit_attributes`: a span started by name
-    // has no attributes, known when this is compiled for it, and the list
-    // then stays out of memory.
-    let dropped_attributes_count = if attributes.is_empty() {
-        0
-    } else {
-        limit_attributes(
-            &mut attributes,
-            limits.max_attributes_per_span,
-            limits.max_attribute_value_length,
-        )
-    };
+    let dropped_attributes_count = limit_attributes(
+        &mut attributes,
+        limits.max_attributes_per_span,
+        limits.max_attribute_value_length,
+    );
     let link_count = start_links.len();
     let links: Vec<_> = if start_links.is_empty() {
         discard(start_links);
