@@ -524,3 +524,128 @@ fn a_provider_with_only_start_span_receives_named_spans_through_it() {
     assert!(outer.attributes.is_empty() && inner.attributes.is_empty());
     assert_child_of(&inner, &outer);
 }
+
+/// `in_span` makes its span the active one of the current context and
+/// keeps the rest of that context (its values, its baggage); afterwards
+/// the context is what it was. Through the tracer, the builder, and a
+/// builder with an explicit parent, whose context is attached instead.
+#[test]
+fn in_span_keeps_the_rest_of_the_current_context() {
+    #[derive(Debug, PartialEq)]
+    struct Tenant(&'static str);
+    let rec = Recorder::new();
+    let tracer = rec.tracer("t");
+    let outer = tracer.start("outer");
+    let _g = Context::new()
+        .with_value(Tenant("acme"))
+        .with_span(outer.handle())
+        .attach();
+    let check_inside = |span: &clew_api::trace::SpanHandle, tenant: &'static str| {
+        let current = Context::current();
+        assert_eq!(current.span_context(), span.span_context());
+        assert_eq!(current.get::<Tenant>(), Some(&Tenant(tenant)));
+    };
+    tracer.in_span("by_tracer", |span| {
+        check_inside(span, "acme");
+        // A context attached inside is detached inside; the span is still
+        // active afterwards, and still the parent.
+        {
+            let _inner = Context::current().with_value(Tenant("inner")).attach();
+            check_inside(span, "inner");
+            tracer.start("in_inner_context").end();
+        }
+        check_inside(span, "acme");
+    });
+    tracer
+        .span("by_builder")
+        .in_span(|span| check_inside(span, "acme"));
+    let other = Context::new().with_value(Tenant("other"));
+    tracer
+        .span("explicit")
+        .with_parent(other)
+        .in_span(|span| check_inside(span, "other"));
+    let after = Context::current();
+    assert_eq!(after.span_context(), outer.span_context());
+    assert_eq!(after.get::<Tenant>(), Some(&Tenant("acme")));
+    drop(outer);
+    let outer = rec.get("outer");
+    assert_child_of(&rec.get("by_tracer"), &outer);
+    assert_child_of(&rec.get("in_inner_context"), &rec.get("by_tracer"));
+    assert_child_of(&rec.get("by_builder"), &outer);
+    assert!(
+        !rec.get("explicit").parent.is_valid(),
+        "its parent had no span"
+    );
+}
+
+/// Guards dropped out of order inside `in_span` are a misuse, but not a
+/// crash: the span ends once, and `in_span` puts the previous active span
+/// (none here) back into whatever context is current when it returns.
+#[test]
+fn in_span_survives_guards_dropped_out_of_order() {
+    #[derive(Debug)]
+    struct Level(u8);
+    let rec = Recorder::new();
+    let tracer = rec.tracer("t");
+    tracer.in_span("outer", |_| {
+        let g1 = Context::new().with_value(Level(1)).attach();
+        let g2 = Context::new().with_value(Level(2)).attach();
+        drop(g1);
+        drop(g2);
+        tracer.start("inside").end();
+    });
+    assert_eq!(rec.names().iter().filter(|n| *n == "outer").count(), 1);
+    let current = Context::current();
+    assert!(!current.has_active_span());
+    assert_eq!(current.get::<Level>().map(|l| l.0), Some(1));
+    // What the misuse left current is detached by attaching the empty
+    // context, and a new span starts a new trace.
+    let _clean = Context::new().attach();
+    tracer.in_span("later", |_| {});
+    assert!(!rec.get("later").parent.is_valid());
+}
+
+/// Inside `Context::map_current` the current context is borrowed, so
+/// `in_span` cannot make its span current; the closure still runs and the
+/// span is still recorded, as a child of that context.
+#[test]
+fn in_span_inside_map_current_runs_without_activating() {
+    let rec = Recorder::new();
+    let tracer = rec.tracer("t");
+    let ran = Context::map_current(|_| {
+        tracer.in_span("borrowed", |span| {
+            assert!(span.is_recording());
+            assert!(!Context::current().has_active_span());
+            true
+        })
+    });
+    assert!(ran);
+    assert!(!Context::current().has_active_span());
+    assert!(!rec.get("borrowed").parent.is_valid());
+}
+
+/// `in_span` marks its span as panicked only when its own closure panics,
+/// not when it runs (and returns) in a destructor while the thread unwinds
+/// from an earlier panic. A span merely dropped then is still marked.
+#[test]
+fn in_span_run_while_unwinding_is_not_marked_panicked() {
+    struct CleansUp(Tracer);
+    impl Drop for CleansUp {
+        fn drop(&mut self) {
+            self.0.in_span("cleanup", |_| {});
+            drop(self.0.start("dropped_while_unwinding"));
+        }
+    }
+    let rec = Recorder::new();
+    let tracer = rec.tracer("t");
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let _cleanup = CleansUp(tracer.clone());
+        panic!("boom");
+    }));
+    assert!(result.is_err());
+    assert_eq!(rec.get("cleanup").status, Status::Unset);
+    assert_eq!(
+        rec.get("dropped_while_unwinding").status,
+        Status::error("panicked")
+    );
+}

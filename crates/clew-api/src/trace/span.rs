@@ -360,6 +360,19 @@ impl Span {
         drop(self)
     }
 
+    /// Ends the span of a closure that returned
+    /// ([`Tracer::in_span`](super::Tracer::in_span)): a direct call of the
+    /// backend, where a drop went through the out-of-line `drop_slow`
+    /// (about 15 instructions a span). The span is not marked as panicked
+    /// even if the thread is unwinding from an earlier panic (in a `Drop`,
+    /// say): its own closure finished.
+    #[inline(always)]
+    pub(crate) fn end_returned(mut self) {
+        if let Inner::Recording(recording) = self.take().inner {
+            recording.backend.end_owned(None);
+        }
+    }
+
     /// Ends the span at `timestamp`. (The SDK records a `timestamp` before
     /// the span's start as its start: a span never has a negative duration.)
     pub fn end_with_timestamp(mut self, timestamp: impl Into<Timestamp>) {

@@ -108,6 +108,11 @@ impl Tracer {
 
     /// Runs `f` with a new span active, then ends the span. Spans started
     /// inside `f`, on this thread, are its children.
+    ///
+    /// The span becomes the active span of the current context, whose
+    /// baggage and values stay as they are, and the previous active span is
+    /// put back when `f` returns (or unwinds). If `f` panics, the span gets
+    /// an error status (`panicked`).
     #[inline]
     pub fn in_span<R>(
         &self,
@@ -122,12 +127,9 @@ impl Tracer {
         // The same as `self.span(name).in_span(f)`, without a builder to
         // move through each step (measured: ~25 instructions per span).
         let name = name.into();
-        let (span, cx) = Context::map_current(|parent| {
-            let span = provider.start_named_span(&self.scope, name, parent);
-            let cx = parent.with_span(span.handle());
-            (span, cx)
-        });
-        run_active(span, cx, f)
+        let span =
+            Context::map_current(|parent| provider.start_named_span(&self.scope, name, parent));
+        run_in_current(span, f)
     }
 
     /// Starts a span now and returns a future that runs `f`'s future with the
@@ -150,14 +152,26 @@ impl Tracer {
     }
 }
 
-/// Runs `f` with `cx` (the span's context) attached, then detaches it and
-/// ends the span.
+/// Runs `f` with `span`, a child of the current context, as that context's
+/// active span, then puts the previous one back and ends the span. (If `f`
+/// unwinds, both happen as the scope and the span drop.)
+#[inline]
+fn run_in_current<R>(span: Span, f: impl FnOnce(&SpanHandle) -> R) -> R {
+    let scope = crate::context::activate_span(span.handle());
+    let result = f(&span);
+    scope.end();
+    span.end_returned();
+    result
+}
+
+/// Runs `f` with `cx` (the span's context, made from an explicit parent)
+/// attached, then detaches it and ends the span.
 #[inline]
 fn run_active<R>(span: Span, cx: Context, f: impl FnOnce(&SpanHandle) -> R) -> R {
     let guard = cx.attach();
     let result = f(&span);
     drop(guard);
-    drop(span);
+    span.end_returned();
     result
 }
 
@@ -279,7 +293,10 @@ impl<'a> SpanBuilder<'a> {
         }
     }
 
-    /// Runs `f` with the span active, then ends it.
+    /// Runs `f` with the span active, then ends it, as
+    /// [`Tracer::in_span`] does. With an explicit parent
+    /// ([`with_parent`](Self::with_parent)), the parent's context with the
+    /// span is attached for `f` instead, and detached afterwards.
     pub fn in_span<R>(self, f: impl FnOnce(&SpanHandle) -> R) -> R {
         if self.parent.is_none() && self.tracer.provider().is_none() {
             // No SDK and no explicit parent: the span carries the current
@@ -287,8 +304,22 @@ impl<'a> SpanBuilder<'a> {
             let span = self.tracer.start(self.start.name);
             return f(&span);
         }
-        let (span, cx) = self.start_in_context();
-        run_active(span, cx, f)
+        let SpanBuilder {
+            tracer,
+            start,
+            parent,
+        } = self;
+        match parent {
+            None => run_in_current(
+                Context::map_current(|parent| tracer.start_from(start, parent)),
+                f,
+            ),
+            Some(parent) => {
+                let span = tracer.start_from(start, &parent);
+                let cx = parent.with_span(span.handle());
+                run_active(span, cx, f)
+            }
+        }
     }
 
     /// Starts the span now; the returned future runs `f`'s future with the
