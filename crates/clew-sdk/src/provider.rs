@@ -387,40 +387,32 @@ impl ProviderShared {
             }
             (Some(g), true) => (
                 parent.trace_id(),
-                checked_span_id(g.new_span_id()),
+                checked_id(g.new_span_id(), SpanId::is_valid, "span", random_span_id),
                 parent.trace_flags(),
             ),
             (Some(g), false) => (
-                checked_trace_id(g.new_trace_id()),
-                checked_span_id(g.new_span_id()),
+                checked_id(g.new_trace_id(), TraceId::is_valid, "trace", || {
+                    RandomIdGenerator.new_trace_id()
+                }),
+                checked_id(g.new_span_id(), SpanId::is_valid, "span", random_span_id),
                 TraceFlags::NONE.with_random(self.random_ids),
             ),
         }
     }
 }
 
-/// A custom generator's trace id, or, when it made the invalid all-zero id,
-/// a random one and a diagnostic: every id a span starts with is valid,
-/// which the unsampled path relies on
+/// A custom generator's `kind` id, or, when it made the invalid all-zero
+/// id, a `random` one and a diagnostic: every id a span starts with is
+/// valid, which the unsampled path relies on
 /// ([`Span::non_recording_from_new_ids`]), and no exporter is handed a span
 /// that a backend would reject.
 #[inline]
-fn checked_trace_id(id: TraceId) -> TraceId {
-    if id.is_valid() {
+fn checked_id<T>(id: T, is_valid: fn(&T) -> bool, kind: &str, random: fn() -> T) -> T {
+    if is_valid(&id) {
         return id;
     }
-    report_invalid_id("trace");
-    RandomIdGenerator.new_trace_id()
-}
-
-/// As [`checked_trace_id`], for a span id.
-#[inline]
-fn checked_span_id(id: SpanId) -> SpanId {
-    if id.is_valid() {
-        return id;
-    }
-    report_invalid_id("span");
-    RandomIdGenerator.new_span_id()
+    report_invalid_id(kind);
+    random()
 }
 
 #[cold]
