@@ -3,7 +3,7 @@
 //! tasks and futures.
 
 use std::any::{Any, TypeId};
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, RefCell, RefMut};
 use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
@@ -267,12 +267,10 @@ impl Drop for ContextGuard {
 /// previous span back into whatever context is current then.
 #[inline(always)]
 pub(crate) fn activate_span(span: SpanHandle) -> SpanScope {
-    let previous = current_cell()
-        .and_then(|cell| cell.try_borrow_mut().ok())
-        .map(|mut current| {
-            let _ = HAS_SPAN.try_with(|h| h.set(true));
-            current.span.replace(span)
-        });
+    let previous = current_mut().map(|mut current| {
+        let _ = HAS_SPAN.try_with(|h| h.set(true));
+        current.span.replace(span)
+    });
     SpanScope {
         previous: ManuallyDrop::new(previous),
         _not_send: PhantomData,
@@ -315,7 +313,7 @@ fn restore_span(previous: Option<Option<SpanHandle>>) {
     let Some(mut previous) = previous else {
         return;
     };
-    if let Some(mut current) = current_cell().and_then(|cell| cell.try_borrow_mut().ok()) {
+    if let Some(mut current) = current_mut() {
         // The activated span moves into `previous`, dropped once the borrow
         // has ended (dropping a span's last handle may run an SDK's code).
         std::mem::swap(&mut current.span, &mut previous);
@@ -343,7 +341,7 @@ pub(crate) fn restore_previous(previous: &mut Option<Context>) {
 /// `None` when the thread-local is unavailable.
 #[inline]
 pub(crate) fn replace_current(cx: Context) -> Option<Context> {
-    let mut current = current_cell()?.try_borrow_mut().ok()?;
+    let mut current = current_mut()?;
     note_span(&cx);
     Some(std::mem::replace(&mut *current, cx))
 }
@@ -366,17 +364,25 @@ fn current_cell<'a>() -> Option<&'a RefCell<Context>> {
     Some(unsafe { &*cell })
 }
 
+/// This thread's current context, borrowed mutably; `None` when the
+/// thread-local is unavailable or already borrowed (inside
+/// [`Context::map_current`]).
+#[inline]
+fn current_mut<'a>() -> Option<RefMut<'a, Context>> {
+    current_cell()?.try_borrow_mut().ok()
+}
+
 /// Swaps `cx` with this thread's current context; returns false when the
 /// thread-local is unavailable.
 #[inline]
 fn swap_current(cx: &mut Context) -> bool {
-    match current_cell().map(RefCell::try_borrow_mut) {
-        Some(Ok(mut current)) => {
+    match current_mut() {
+        Some(mut current) => {
             std::mem::swap(&mut *current, cx);
             note_span(&current);
             true
         }
-        _ => false,
+        None => false,
     }
 }
 
