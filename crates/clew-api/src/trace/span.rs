@@ -360,26 +360,24 @@ impl Span {
         drop(self)
     }
 
-    /// Ends the span of a closure that returned
-    /// ([`Tracer::in_span`](super::Tracer::in_span)): a direct call of the
-    /// backend, where a drop went through the out-of-line `drop_slow`
-    /// (about 15 instructions a span). The span is not marked as panicked
-    /// even if the thread is unwinding from an earlier panic (in a `Drop`,
-    /// say): its own closure finished.
+    /// Ends the span at `timestamp` (now when `None`) with a direct call of
+    /// its backend: an explicit end, never marked as panicked, even if the
+    /// thread is unwinding from an earlier panic (in a `Drop`, say), since
+    /// the caller's own code finished. [`Tracer::in_span`](super::Tracer::in_span)
+    /// ends its span this way when the closure returns; a drop went through
+    /// the out-of-line `drop_slow` (about 15 instructions a span).
     #[inline(always)]
-    pub(crate) fn end_returned(mut self) {
+    pub(crate) fn end_at(mut self, timestamp: Option<Timestamp>) {
+        // Taken out first: the drop that follows must not end it again.
         if let Inner::Recording(recording) = self.take().inner {
-            recording.backend.end_owned(None);
+            recording.backend.end_owned(timestamp);
         }
     }
 
     /// Ends the span at `timestamp`. (The SDK records a `timestamp` before
     /// the span's start as its start: a span never has a negative duration.)
-    pub fn end_with_timestamp(mut self, timestamp: impl Into<Timestamp>) {
-        // Taken out first: the drop that follows must not end it again.
-        if let Inner::Recording(recording) = self.take().inner {
-            recording.backend.end_owned(Some(timestamp.into()));
-        }
+    pub fn end_with_timestamp(self, timestamp: impl Into<Timestamp>) {
+        self.end_at(Some(timestamp.into()));
     }
 }
 

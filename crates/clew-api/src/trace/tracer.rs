@@ -160,7 +160,7 @@ fn run_in_current<R>(span: Span, f: impl FnOnce(&SpanHandle) -> R) -> R {
     let scope = crate::context::activate_span(span.handle());
     let result = f(&span);
     scope.end();
-    span.end_returned();
+    span.end_at(None);
     result
 }
 
@@ -171,7 +171,7 @@ fn run_active<R>(span: Span, cx: Context, f: impl FnOnce(&SpanHandle) -> R) -> R
     let guard = cx.attach();
     let result = f(&span);
     drop(guard);
-    span.end_returned();
+    span.end_at(None);
     result
 }
 
