@@ -626,13 +626,18 @@ fn in_span_inside_map_current_runs_without_activating() {
 
 /// `in_span` marks its span as panicked only when its own closure panics,
 /// not when it runs (and returns) in a destructor while the thread unwinds
-/// from an earlier panic. A span merely dropped then is still marked.
+/// from an earlier panic; nor does an explicit `end` or
+/// `end_with_timestamp` there. A span merely dropped then is still marked.
 #[test]
-fn in_span_run_while_unwinding_is_not_marked_panicked() {
+fn spans_ended_while_unwinding_are_not_marked_panicked() {
     struct CleansUp(Tracer);
     impl Drop for CleansUp {
         fn drop(&mut self) {
             self.0.in_span("cleanup", |_| {});
+            self.0.start("ended_while_unwinding").end();
+            self.0
+                .start("ended_at_while_unwinding")
+                .end_with_timestamp(std::time::SystemTime::now());
             drop(self.0.start("dropped_while_unwinding"));
         }
     }
@@ -644,6 +649,8 @@ fn in_span_run_while_unwinding_is_not_marked_panicked() {
     }));
     assert!(result.is_err());
     assert_eq!(rec.get("cleanup").status, Status::Unset);
+    assert_eq!(rec.get("ended_while_unwinding").status, Status::Unset);
+    assert_eq!(rec.get("ended_at_while_unwinding").status, Status::Unset);
     assert_eq!(
         rec.get("dropped_while_unwinding").status,
         Status::error("panicked")

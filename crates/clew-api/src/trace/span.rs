@@ -278,7 +278,10 @@ impl fmt::Debug for SpanHandle {
 ///
 /// `Span` dereferences to [`SpanHandle`] for everything else. A span dropped
 /// while its thread is panicking gets an error status (`panicked`) before it
-/// ends, unless its status is already `Ok`.
+/// ends, unless its status is already `Ok`. A span ended explicitly
+/// ([`end`](Span::end), [`end_with_timestamp`](Span::end_with_timestamp)) is
+/// not marked, even during unwinding (in a `Drop`): the code that ended it
+/// ran to that point.
 pub struct Span {
     // Dropped by hand in `Drop`, so that dropping a span with no trace is a
     // single compare with no call to the handle's drop glue.
@@ -357,20 +360,29 @@ impl Span {
     /// Ends the span now.
     #[inline]
     pub fn end(self) {
-        drop(self)
+        self.end_at(None)
     }
 
     /// Ends the span at `timestamp` (now when `None`) with a direct call of
     /// its backend: an explicit end, never marked as panicked, even if the
     /// thread is unwinding from an earlier panic (in a `Drop`, say), since
-    /// the caller's own code finished. [`Tracer::in_span`](super::Tracer::in_span)
-    /// ends its span this way when the closure returns; a drop went through
-    /// the out-of-line `drop_slow` (about 15 instructions a span).
-    #[inline(always)]
-    pub(crate) fn end_at(mut self, timestamp: Option<Timestamp>) {
-        // Taken out first: the drop that follows must not end it again.
-        if let Inner::Recording(recording) = self.take().inner {
-            recording.backend.end_owned(timestamp);
+    /// the caller's own code finished. [`end`](Span::end),
+    /// [`end_with_timestamp`](Span::end_with_timestamp) and
+    /// [`Tracer::in_span`](super::Tracer::in_span) end spans this way; a
+    /// drop goes through the out-of-line `drop_slow` (about 20 instructions
+    /// more). Spans that record nothing are dropped, by `Span`'s inline drop.
+    #[inline]
+    pub(crate) fn end_at(self, timestamp: Option<Timestamp>) {
+        match &self.handle.inner {
+            Inner::Recording(recording) => {
+                // SAFETY: the backend is read out once, and `self`, which
+                // owns it, is forgotten at once: it is neither dropped nor
+                // used again.
+                let backend = unsafe { std::ptr::read(&recording.backend) };
+                std::mem::forget(self);
+                backend.end_owned(timestamp);
+            }
+            _ => drop(self),
         }
     }
 
