@@ -442,6 +442,36 @@ fn spans_start_from_thread_local_destructors_during_thread_teardown() {
     }
 }
 
+/// A context left current when its thread ends (its guard forgotten) is
+/// dropped then, with the values and the span it holds; one changed and
+/// restored, or never changed, leaves nothing behind.
+#[test]
+fn a_context_left_current_is_dropped_when_its_thread_ends() {
+    struct Flag(Arc<std::sync::atomic::AtomicBool>);
+    impl Drop for Flag {
+        fn drop(&mut self) {
+            self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+    let dropped = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = Flag(Arc::clone(&dropped));
+    let rec = Recorder::new();
+    let tracer = rec.tracer("exit");
+    let handle = std::thread::spawn(move || {
+        let span = tracer.start("left_active");
+        let cx = Context::current().with_value(flag).with_span(span.handle());
+        std::mem::forget(cx.attach());
+        span.end();
+        assert!(Context::current().get::<Flag>().is_some());
+    });
+    handle.join().unwrap();
+    assert!(
+        dropped.load(std::sync::atomic::Ordering::SeqCst),
+        "the context was dropped at the thread's end"
+    );
+    assert_eq!(rec.get("left_active").status, Status::Unset);
+}
+
 /// A provider that notes which of the two entry points each span came
 /// through, and what it was given.
 #[derive(Debug, Default)]
