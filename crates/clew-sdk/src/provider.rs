@@ -41,6 +41,8 @@ pub(crate) struct ProviderShared {
     processors: Vec<Box<dyn SpanProcessor>>,
     is_shutdown: AtomicBool,
     disabled: bool,
+    /// `disabled || is_shutdown`: the one flag a span start reads.
+    stopped: AtomicBool,
 }
 
 impl ProviderShared {
@@ -100,6 +102,7 @@ struct ProviderHandle {
 impl Drop for ProviderHandle {
     fn drop(&mut self) {
         if !self.shared.is_shutdown.swap(true, Ordering::AcqRel) {
+            self.shared.stopped.store(true, Ordering::Release);
             for p in &self.shared.processors {
                 let _ = p.shutdown(Duration::ZERO);
             }
@@ -242,6 +245,7 @@ impl SdkTracerProvider {
                 errors: vec![ProcessorError::AlreadyShutdown],
             });
         }
+        self.shared().stopped.store(true, Ordering::Release);
         self.each_processor(timeout, |p, left| p.shutdown(left))
     }
 
@@ -319,10 +323,7 @@ fn start_span_from(
     parent: &Context,
 ) -> Span {
     let parent_sc = parent.span_context();
-    if shared.disabled
-        || parent.is_telemetry_suppressed()
-        || shared.is_shutdown.load(Ordering::Relaxed)
-    {
+    if shared.stopped.load(Ordering::Relaxed) || parent.is_telemetry_suppressed() {
         return Span::non_recording(parent_sc.clone());
     }
     let (trace_id, span_id, base_flags) = shared.new_ids(parent_sc);
@@ -688,6 +689,7 @@ impl SdkTracerProviderBuilder {
             processors: if disabled { Vec::new() } else { processors },
             is_shutdown: AtomicBool::new(false),
             disabled,
+            stopped: AtomicBool::new(disabled),
         }));
         SdkTracerProvider {
             handle: Arc::new(ProviderHandle { shared }),

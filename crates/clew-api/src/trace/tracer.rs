@@ -4,6 +4,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::ptr::NonNull;
 use std::sync::Arc;
 use std::task::{self, Poll};
 
@@ -17,8 +18,25 @@ enum Source {
     /// Whatever provider is installed globally at the time a span starts, so a
     /// tracer made before the SDK is installed records once it is.
     Global,
-    Fixed(Arc<dyn TracerProvider>),
+    Fixed(FixedProvider),
 }
+
+/// A tracer's own provider, and where its value lies in the allocation:
+/// reading it is then a load, where an `Arc<dyn _>` computes the value's
+/// offset from the alignment in its vtable on every span.
+#[derive(Clone)]
+struct FixedProvider {
+    /// Points into `_owner`'s allocation, which `_owner` keeps alive and in
+    /// place; only ever read, as a `&dyn TracerProvider`.
+    provider: NonNull<dyn TracerProvider>,
+    _owner: Arc<dyn TracerProvider>,
+}
+
+// SAFETY: `provider` points into `_owner`, whose value is `Send + Sync`
+// (`TracerProvider`'s bounds), and is only read through a shared reference.
+unsafe impl Send for FixedProvider {}
+// SAFETY: as above.
+unsafe impl Sync for FixedProvider {}
 
 /// Starts spans for one instrumentation scope.
 ///
@@ -45,7 +63,10 @@ impl Tracer {
     pub fn new(provider: Arc<dyn TracerProvider>, scope: InstrumentationScope) -> Tracer {
         Tracer {
             scope: Arc::new(scope),
-            source: Source::Fixed(provider),
+            source: Source::Fixed(FixedProvider {
+                provider: NonNull::from(&*provider),
+                _owner: provider,
+            }),
         }
     }
 
@@ -65,7 +86,8 @@ impl Tracer {
     fn provider(&self) -> Option<&dyn TracerProvider> {
         match &self.source {
             Source::Global => crate::global::provider(),
-            Source::Fixed(provider) => Some(&**provider),
+            // SAFETY: `provider` points into `_owner`, which `self` holds.
+            Source::Fixed(fixed) => Some(unsafe { fixed.provider.as_ref() }),
         }
     }
 
