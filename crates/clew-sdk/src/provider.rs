@@ -37,7 +37,8 @@ pub(crate) struct ProviderShared {
     shortcut: Option<Shortcut>,
     /// `None`: the built-in [`RandomIdGenerator`], called inline.
     id_generator: Option<Box<dyn IdGenerator>>,
-    random_ids: bool,
+    /// A new trace's flags: `random` when the trace ids are.
+    root_flags: TraceFlags,
     processors: Vec<Box<dyn SpanProcessor>>,
     is_shutdown: AtomicBool,
     disabled: bool,
@@ -277,7 +278,10 @@ impl TracerProvider for SdkTracerProvider {
         name: Cow<'static, str>,
         parent: &Context,
     ) -> Span {
-        start_span_from(self.shared(), scope, Named(name), parent)
+        // Left where the caller put it: the start reads it from there only
+        // when the span records, and an unsampled span drops it in place.
+        let mut name = ManuallyDrop::new(name);
+        start_span_from(self.shared(), scope, Named(&mut name), parent)
     }
 }
 
@@ -303,16 +307,23 @@ impl StartSource for SpanStart {
     }
 }
 
-struct Named(Cow<'static, str>);
+/// A span's name, owned by the caller's `ManuallyDrop`: taken (when the
+/// span records) or dropped (when not) exactly once, through one of the two
+/// methods.
+struct Named<'a>(&'a mut ManuallyDrop<Cow<'static, str>>);
 
-impl StartSource for Named {
+impl StartSource for Named<'_> {
     #[inline(always)]
     fn into_start(self) -> SpanStart {
-        SpanStart::new(self.0)
+        // SAFETY: the name is taken once, here, and never touched again.
+        SpanStart::new(unsafe { ManuallyDrop::take(self.0) })
     }
 
     #[inline(always)]
-    fn discard(self) {}
+    fn discard(self) {
+        // SAFETY: the name is dropped once, here, and never touched again.
+        unsafe { ManuallyDrop::drop(self.0) }
+    }
 }
 
 #[inline(always)]
@@ -324,6 +335,7 @@ fn start_span_from(
 ) -> Span {
     let parent_sc = parent.span_context();
     if shared.stopped.load(Ordering::Relaxed) || parent.is_telemetry_suppressed() {
+        start.discard();
         return Span::non_recording(parent_sc.clone());
     }
     let (trace_id, span_id, base_flags) = shared.new_ids(parent_sc);
@@ -380,11 +392,7 @@ impl ProviderShared {
             (None, true) => (parent.trace_id(), random_span_id(), parent.trace_flags()),
             (None, false) => {
                 let (trace_id, span_id) = random_trace_and_span_ids();
-                (
-                    trace_id,
-                    span_id,
-                    TraceFlags::NONE.with_random(self.random_ids),
-                )
+                (trace_id, span_id, self.root_flags)
             }
             (Some(g), true) => (
                 parent.trace_id(),
@@ -396,7 +404,7 @@ impl ProviderShared {
                     RandomIdGenerator.new_trace_id()
                 }),
                 checked_id(g.new_span_id(), SpanId::is_valid, "span", random_span_id),
-                TraceFlags::NONE.with_random(self.random_ids),
+                self.root_flags,
             ),
         }
     }
@@ -684,7 +692,7 @@ impl SdkTracerProviderBuilder {
             limits: self.limits.unwrap_or_else(|| SpanLimits::from_env(&env)),
             shortcut: sampler.shortcut(),
             sampler,
-            random_ids,
+            root_flags: TraceFlags::NONE.with_random(random_ids),
             id_generator: self.id_generator,
             processors: if disabled { Vec::new() } else { processors },
             is_shutdown: AtomicBool::new(false),

@@ -959,3 +959,46 @@ fn a_dropped_span_frees_what_its_events_own() {
     assert_eq!(frees("two events"), 1, "the events' heap list");
     assert_eq!(frees("one static event"), 0);
 }
+
+/// A span that is not recorded (unsampled, the SDK disabled, the provider
+/// shut down, telemetry suppressed) frees the name it was given, once,
+/// whichever way it was started.
+#[test]
+fn names_of_spans_not_recorded_are_freed() {
+    let exporter = InMemoryExporter::new();
+    let builder = || {
+        SdkTracerProvider::builder()
+            .with_env(Env::from_pairs([("X", "1")]))
+            .with_simple_exporter(exporter.clone())
+    };
+    let unsampled = builder().with_sampler(AlwaysOff).build();
+    let disabled = builder()
+        .with_env(Env::from_pairs([("OTEL_SDK_DISABLED", "true")]))
+        .build();
+    let shut_down = builder().build();
+    shut_down.shutdown(Duration::from_secs(1)).unwrap();
+    let recording = builder().build();
+    for (case, provider, suppressed) in [
+        ("unsampled", &unsampled, false),
+        ("disabled", &disabled, false),
+        ("shut down", &shut_down, false),
+        ("suppressed", &recording, true),
+    ] {
+        let tracer = provider.tracer("t");
+        let _suppressed =
+            suppressed.then(|| Context::current().with_telemetry_suppressed().attach());
+        let name = format!("{case} by name");
+        let frees = common::thread_frees();
+        tracer.start(name).end();
+        assert_eq!(common::thread_frees(), frees + 1, "{case}: start(name)");
+        let name = format!("{case} by builder");
+        let frees = common::thread_frees();
+        tracer.span(name).start().end();
+        assert_eq!(
+            common::thread_frees(),
+            frees + 1,
+            "{case}: span(name).start()"
+        );
+    }
+    assert!(exporter.finished_spans().is_empty());
+}
