@@ -263,13 +263,16 @@ impl SdkTracerProvider {
 }
 
 impl TracerProvider for SdkTracerProvider {
+    // Both starts are left where the caller put them (`InPlace`): read from
+    // there only when the span records, dropped there when it does not.
     fn start_span(
         &self,
         scope: &Arc<InstrumentationScope>,
         start: SpanStart,
         parent: &Context,
     ) -> Span {
-        start_span_from(self.shared(), scope, start, parent)
+        let mut start = ManuallyDrop::new(start);
+        start_span_from(self.shared(), scope, InPlace(&mut start), parent)
     }
 
     fn start_named_span(
@@ -278,10 +281,8 @@ impl TracerProvider for SdkTracerProvider {
         name: Cow<'static, str>,
         parent: &Context,
     ) -> Span {
-        // Left where the caller put it: the start reads it from there only
-        // when the span records, and an unsampled span drops it in place.
         let mut name = ManuallyDrop::new(name);
-        start_span_from(self.shared(), scope, Named(&mut name), parent)
+        start_span_from(self.shared(), scope, InPlace(&mut name), parent)
     }
 }
 
@@ -307,22 +308,33 @@ impl StartSource for SpanStart {
     }
 }
 
-/// A span's name, owned by the caller's `ManuallyDrop`: taken (when the
-/// span records) or dropped (when not) exactly once, through one of the two
-/// methods.
-struct Named<'a>(&'a mut ManuallyDrop<Cow<'static, str>>);
-
-impl StartSource for Named<'_> {
+impl StartSource for Cow<'static, str> {
     #[inline(always)]
     fn into_start(self) -> SpanStart {
-        // SAFETY: the name is taken once, here, and never touched again.
-        SpanStart::new(unsafe { ManuallyDrop::take(self.0) })
+        SpanStart::new(self)
+    }
+
+    #[inline(always)]
+    fn discard(self) {}
+}
+
+/// A start owned by the caller's `ManuallyDrop`, used where it lies: taken
+/// (when the span records) or released (when not) exactly once, through one
+/// of the two methods. Moved in by value instead, a `SpanStart` was copied
+/// on every span, and three nested spans cost 40 instructions more.
+struct InPlace<'a, S>(&'a mut ManuallyDrop<S>);
+
+impl<S: StartSource> StartSource for InPlace<'_, S> {
+    #[inline(always)]
+    fn into_start(self) -> SpanStart {
+        // SAFETY: the start is taken once, here, and never touched again.
+        unsafe { ManuallyDrop::take(self.0) }.into_start()
     }
 
     #[inline(always)]
     fn discard(self) {
-        // SAFETY: the name is dropped once, here, and never touched again.
-        unsafe { ManuallyDrop::drop(self.0) }
+        // SAFETY: as above.
+        unsafe { ManuallyDrop::take(self.0) }.discard()
     }
 }
 
@@ -371,14 +383,7 @@ fn start_span_from(
         false,
         parent_sc.trace_state().clone(),
     );
-    start_recording(
-        shared,
-        scope,
-        &mut ManuallyDrop::new(start),
-        parent,
-        parent_sc,
-        context,
-    )
+    start_recording(shared, scope, start, parent, parent_sc, context)
 }
 
 impl ProviderShared {
@@ -475,7 +480,7 @@ fn start_with_sampler(
     start_recording(
         shared,
         scope,
-        &mut ManuallyDrop::new(start),
+        InPlace(&mut ManuallyDrop::new(start)),
         parent,
         parent_sc,
         context,
@@ -484,7 +489,7 @@ fn start_with_sampler(
 
 /// Starts a recording span: limits applied, data written in place,
 /// processors told. Out of line, so that the unsampled path above stays a
-/// small function; `start` is taken from behind a reference (moving it in
+/// small function; `start` is an [`InPlace`] start (moving a `SpanStart` in
 /// by value copied its 96 bytes). `parent_sc` is `parent`'s span context,
 /// which the caller has read already: for a recording parent, reading it
 /// again is a dynamic call.
@@ -492,7 +497,7 @@ fn start_with_sampler(
 fn start_recording<S: StartSource>(
     shared: &'static ProviderShared,
     scope: &Arc<InstrumentationScope>,
-    start: &mut ManuallyDrop<S>,
+    start: S,
     parent: &Context,
     parent_sc: &SpanContext,
     context: SpanContext,
@@ -510,12 +515,7 @@ fn start_recording<S: StartSource>(
         links: start_links,
         start_time,
         ..
-    } = {
-        // SAFETY: both callers wrap their start for this call alone and never
-        // touch it afterwards. (Generic over it, so that a span that has only a
-        // name is recorded without building and checking an empty `SpanStart`.)
-        unsafe { ManuallyDrop::take(start) }.into_start()
-    };
+    } = start.into_start();
     let start_time = start_time.unwrap_or_else(clew_api::time::now);
     let limits = &shared.limits;
     let dropped_attributes_count = limit_attributes(
