@@ -106,9 +106,10 @@ impl Context {
     /// nothing) rather than panicking.
     #[inline]
     pub fn map_current<R>(f: impl FnOnce(&Context) -> R) -> R {
-        // Only the cell's address leaves `try_with`, so `f` is not moved
-        // into (and back out of) an `Option` on every call: a span start's
-        // closure carries the whole `SpanStart`.
+        // Only the cell's address leaves the thread-local's `with`
+        // (`current_cell`), so `f` is not moved into (and back out of) its
+        // closure on every call: a span start's closure carries the whole
+        // `SpanStart`.
         match current_cell().try_borrow() {
             Ok(current) => f(&current),
             // Impossibly, mutably borrowed: behave as if the current context
