@@ -36,6 +36,9 @@ pub mod clew_side {
     pub(crate) struct DiscardProcessor;
 
     impl SpanProcessor for DiscardProcessor {
+        fn has_on_start(&self) -> bool {
+            false
+        }
         fn on_end(&self, span: SpanData) {
             black_box(span);
         }

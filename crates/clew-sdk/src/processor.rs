@@ -94,6 +94,15 @@ pub trait SpanProcessor: Send + Sync + fmt::Debug + 'static {
     /// Called when a recording span starts; it may add to the span's data.
     fn on_start(&self, _span: &mut SpanData, _parent: &Context) {}
 
+    /// False when [`on_start`](Self::on_start) does nothing, so the provider
+    /// may skip calling it. When no processor of a provider has one, a
+    /// recording span's start makes no `on_start` call at all; when any has,
+    /// every processor's is called. The default is true: a processor that
+    /// overrides `on_start` needs nothing more.
+    fn has_on_start(&self) -> bool {
+        true
+    }
+
     /// Called when a recording span ends. Must not block.
     fn on_end(&self, span: SpanData);
 
@@ -222,6 +231,10 @@ impl SimpleSpanProcessor {
 }
 
 impl SpanProcessor for SimpleSpanProcessor {
+    fn has_on_start(&self) -> bool {
+        false
+    }
+
     fn on_end(&self, span: SpanData) {
         if !span.span_context.is_sampled() {
             return;
@@ -695,6 +708,10 @@ impl BatchSpanProcessor {
 }
 
 impl SpanProcessor for BatchSpanProcessor {
+    fn has_on_start(&self) -> bool {
+        false
+    }
+
     fn on_end(&self, span: SpanData) {
         self.enqueue(span.span_context.is_sampled(), |spans| spans.push(span));
     }

@@ -40,6 +40,8 @@ pub(crate) struct ProviderShared {
     /// A new trace's flags: `random` when the trace ids are.
     root_flags: TraceFlags,
     processors: Vec<Box<dyn SpanProcessor>>,
+    /// Some processor has an `on_start` ([`SpanProcessor::has_on_start`]).
+    calls_on_start: bool,
     is_shutdown: AtomicBool,
     disabled: bool,
     /// `disabled || is_shutdown`: the one flag a span start reads.
@@ -560,8 +562,10 @@ fn start_recording<S: StartSource>(
             scope,
         },
         |data| {
-            for p in &shared.processors {
-                p.on_start(data, parent);
+            if shared.calls_on_start {
+                for p in &shared.processors {
+                    p.on_start(data, parent);
+                }
             }
         },
     );
@@ -701,6 +705,7 @@ impl SdkTracerProviderBuilder {
             sampler,
             root_flags: TraceFlags::NONE.with_random(random_ids),
             id_generator: self.id_generator,
+            calls_on_start: !disabled && processors.iter().any(|p| p.has_on_start()),
             processors: if disabled { Vec::new() } else { processors },
             is_shutdown: AtomicBool::new(false),
             disabled,

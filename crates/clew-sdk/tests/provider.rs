@@ -551,6 +551,8 @@ fn an_unbounded_timeout_waits_without_overflowing() {
 #[derive(Debug, Clone)]
 struct Keeper {
     key: &'static str,
+    /// What `has_on_start` answers (true unless set).
+    has_on_start: bool,
     ended: std::sync::Arc<std::sync::Mutex<Vec<clew_sdk::SpanData>>>,
 }
 
@@ -558,12 +560,16 @@ impl Keeper {
     fn new(key: &'static str) -> Keeper {
         Keeper {
             key,
+            has_on_start: true,
             ended: Default::default(),
         }
     }
 }
 
 impl clew_sdk::processor::SpanProcessor for Keeper {
+    fn has_on_start(&self) -> bool {
+        self.has_on_start
+    }
     fn on_start(&self, span: &mut clew_sdk::SpanData, _parent: &Context) {
         span.attributes.push(KeyValue::new(self.key, true));
     }
@@ -576,6 +582,37 @@ impl clew_sdk::processor::SpanProcessor for Keeper {
     fn shutdown(&self, _: Duration) -> Result<(), clew_sdk::processor::ProcessorError> {
         Ok(())
     }
+}
+
+/// A provider whose processors all say their `on_start` does nothing
+/// skips the calls; once any processor has one, every processor's is
+/// called, as `has_on_start` documents.
+#[test]
+fn on_start_is_skipped_only_when_no_processor_has_one() {
+    let keys = |keepers: &[Keeper]| {
+        let mut builder = SdkTracerProvider::builder().with_env(Env::from_pairs([("X", "1")]));
+        for k in keepers {
+            builder = builder.with_span_processor(k.clone());
+        }
+        let p = builder.build();
+        p.tracer("t").span("op").start().end();
+        let s = keepers[0].ended.lock().unwrap().pop().expect("span ended");
+        let mut keys: Vec<String> = s.attributes.iter().map(|kv| kv.key.to_string()).collect();
+        keys.sort();
+        keys
+    };
+    let silent = |key| Keeper {
+        has_on_start: false,
+        ..Keeper::new(key)
+    };
+    assert_eq!(keys(&[silent("a")]), Vec::<String>::new(), "skipped");
+    assert_eq!(keys(&[silent("a"), silent("b")]), Vec::<String>::new());
+    assert_eq!(
+        keys(&[silent("a"), Keeper::new("b")]),
+        ["a", "b"],
+        "all called"
+    );
+    assert_eq!(keys(&[Keeper::new("a")]), ["a"]);
 }
 
 #[test]
