@@ -78,11 +78,11 @@ fn callgrind_total(
         })
         .and_then(|v| v.trim().parse::<u64>().ok())
         .ok_or("no totals line in the callgrind output")?;
-    let field = |name: &str| stdout.split_whitespace().find_map(|w| w.strip_prefix(name));
-    let allocations = field("allocations_per_iteration=")
+    let value = |name: &str| field(&stdout, name);
+    let allocations = value("allocations_per_iteration=")
         .and_then(|v| v.parse::<f64>().ok())
         .unwrap_or(f64::NAN);
-    let exported = field("exported_during_run=").and_then(|v| v.parse::<u64>().ok());
+    let exported = value("exported_during_run=").and_then(|v| v.parse::<u64>().ok());
     let _ = std::fs::remove_file(&out_file);
     Ok((total, allocations, exported))
 }
@@ -161,6 +161,11 @@ pub fn bench(options: &Options) -> Result<(Vec<Row>, String), String> {
     Ok((rows, report))
 }
 
+/// The value of `name` (`key=`) in a line of `key=value` words.
+fn field<'a>(line: &'a str, name: &str) -> Option<&'a str> {
+    line.split_whitespace().find_map(|w| w.strip_prefix(name))
+}
+
 /// Runs `clew-stress` for both systems, 1 and 2 producer threads, with and
 /// without attributes, with the discarding exporter and with each system's
 /// OTLP/gRPC exporter to an in-process receiver (on loopback, and answering
@@ -182,6 +187,22 @@ fn stress(seconds: u64) -> Result<String, String> {
             &["1"][..],
         ),
     ];
+    // The machine's own stalls, before the runs: a stall of the export
+    // thread longer than its queue lasts drops spans whatever the processor
+    // does (`clew-stress stalls`).
+    let probe = |when: &str| -> Result<String, String> {
+        let line =
+            output(Command::new(&binary).args(["stalls", "--threads", "2", "--seconds", "3"]))?;
+        eprintln!("{}", line.trim());
+        let value = |name: &str| field(&line, name).unwrap_or("?").to_owned();
+        Ok(format!(
+            "Machine stalls {when} (`clew-stress stalls --threads 2 --seconds 3`: two threads that never sleep, gaps between clock reads): {} a second per thread over 150 µs, {} over 1 ms, the longest {} µs.\n",
+            value("over_150us_per_thread_s="),
+            value("over_1ms_per_thread_s="),
+            value("longest=").trim_end_matches("us")
+        ))
+    };
+    let before = probe("before the runs")?;
     for (exporter, grpc, latency, attrs, threads) in runs {
         for &attrs in attrs {
             for &threads in threads {
@@ -199,25 +220,22 @@ fn stress(seconds: u64) -> Result<String, String> {
                         "--latency-ms",
                         latency,
                     ]))?;
-                    let field = |name: &str| {
-                        line.split_whitespace()
-                            .find_map(|w| w.strip_prefix(name))
-                            .unwrap_or("?")
-                            .to_owned()
-                    };
+                    let value = |name: &str| field(&line, name).unwrap_or("?").to_owned();
                     let _ = writeln!(
                         out,
                         "| {system} | {exporter} | {threads} | {attrs} | {} | {} | {} | {} |",
-                        field("created_per_s="),
-                        field("exported_per_s="),
-                        field("dropped="),
-                        field("peak_rss=")
+                        value("created_per_s="),
+                        value("exported_per_s="),
+                        value("dropped="),
+                        value("peak_rss=")
                     );
                     eprintln!("{}", line.trim());
                 }
             }
         }
     }
+    let after = probe("after them")?;
+    let _ = write!(out, "\n{before}\n{after}");
     Ok(out)
 }
 

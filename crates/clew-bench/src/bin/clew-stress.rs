@@ -16,6 +16,15 @@
 //! threads) per exported span: what exporting costs the application.
 //! `--latency-ms L` makes the receiver answer each request L ms late, like
 //! a collector across a network.
+//!
+//! `clew-stress stalls [--threads N] [--seconds S]` measures the machine
+//! instead: N threads that never sleep each read the clock in a loop, and
+//! every gap between two reads longer than 150 µs is a time the thread lost
+//! its core (to another thread or process, or to the hypervisor). A batch
+//! processor's default queue of 2,048 spans lasts about 150–350 µs at the
+//! rates measured here, so a stall of the export thread longer than that
+//! drops spans whatever the processor does: the probe says how often the
+//! machine does it.
 
 use std::hint::black_box;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -37,7 +46,7 @@ struct Options {
 
 fn parse() -> Result<Options, String> {
     let mut args = std::env::args().skip(1);
-    let system = args.next().ok_or("usage: clew-stress <clew|opentelemetry> [--threads N] [--seconds S] [--attrs 0|4] [--queue Q] [--grpc 1] [--latency-ms L]")?;
+    let system = args.next().ok_or("usage: clew-stress <clew|opentelemetry|stalls> [--threads N] [--seconds S] [--attrs 0|4] [--queue Q] [--grpc 1] [--latency-ms L]")?;
     let mut o = Options {
         system,
         threads: 1,
@@ -226,6 +235,49 @@ fn run_otel(o: &Options, stop: &Arc<AtomicBool>, receiver: Option<&Receiver>) ->
     (created, ticks)
 }
 
+/// Stalls longer than this are counted: about the shortest time a
+/// 2,048-span queue lasts at the producer rates measured here.
+const STALL: Duration = Duration::from_micros(150);
+
+/// A thread's stalls over `seconds` of reading the clock without pause:
+/// (gaps over [`STALL`], gaps over 1 ms, the longest gap).
+fn watch_stalls(seconds: u64) -> (u64, u64, Duration) {
+    let end = Instant::now() + Duration::from_secs(seconds);
+    let mut last = Instant::now();
+    let (mut over, mut over_ms, mut longest) = (0, 0, Duration::ZERO);
+    while last < end {
+        let now = Instant::now();
+        let gap = now - last;
+        last = now;
+        over += u64::from(gap > STALL);
+        over_ms += u64::from(gap > Duration::from_millis(1));
+        longest = longest.max(gap);
+    }
+    (over, over_ms, longest)
+}
+
+/// Runs [`watch_stalls`] on `threads` threads at once; one line of totals.
+fn stalls(threads: usize, seconds: u64) -> String {
+    let seconds = seconds.max(1);
+    let watchers: Vec<_> = (0..threads)
+        .map(|_| std::thread::spawn(move || watch_stalls(seconds)))
+        .collect();
+    let (mut over, mut over_ms, mut longest) = (0, 0, Duration::ZERO);
+    for w in watchers {
+        let (o, m, l) = w.join().expect("watcher");
+        over += o;
+        over_ms += m;
+        longest = longest.max(l);
+    }
+    let per_thread_second = (threads as u64 * seconds) as f64;
+    format!(
+        "system=stalls threads={threads} seconds={seconds} over_150us_per_thread_s={:.1} over_1ms_per_thread_s={:.1} longest={}us",
+        over as f64 / per_thread_second,
+        over_ms as f64 / per_thread_second,
+        longest.as_micros()
+    )
+}
+
 fn main() -> std::process::ExitCode {
     let o = match parse() {
         Ok(o) => o,
@@ -234,6 +286,10 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
+    if o.system == "stalls" {
+        println!("{}", stalls(o.threads, o.seconds));
+        return std::process::ExitCode::SUCCESS;
+    }
     let stop = Arc::new(AtomicBool::new(false));
     let receiver = o.grpc.then(|| {
         Receiver::start_grpc(Faults {
