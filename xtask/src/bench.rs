@@ -187,9 +187,9 @@ fn stress(seconds: u64) -> Result<String, String> {
             &["1"][..],
         ),
     ];
-    // The machine's own stalls, before the runs: a stall of the export
-    // thread longer than its queue lasts drops spans whatever the processor
-    // does (`clew-stress stalls`).
+    // The machine's own stalls, before and after the runs: a stall of the
+    // export thread longer than its queue lasts drops spans whatever the
+    // processor does (`clew-stress stalls`).
     let probe = |when: &str| -> Result<String, String> {
         let line =
             output(Command::new(&binary).args(["stalls", "--threads", "2", "--seconds", "3"]))?;
