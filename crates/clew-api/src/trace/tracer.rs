@@ -326,22 +326,11 @@ impl<'a> SpanBuilder<'a> {
             let span = self.tracer.start(self.start.name);
             return f(&span);
         }
-        let SpanBuilder {
-            tracer,
-            start,
-            parent,
-        } = self;
-        match parent {
-            None => run_in_current(
-                Context::map_current(|parent| tracer.start_from(start, parent)),
-                f,
-            ),
-            Some(parent) => {
-                let span = tracer.start_from(start, &parent);
-                let cx = parent.with_span(span.handle());
-                run_active(span, cx, f)
-            }
+        if self.parent.is_none() {
+            return run_in_current(self.start(), f);
         }
+        let (span, cx) = self.start_in_context();
+        run_active(span, cx, f)
     }
 
     /// Starts the span now; the returned future runs `f`'s future with the
