@@ -311,6 +311,7 @@ impl StartSource for SpanStart {
 
     #[inline(always)]
     fn discard(self) {
+        discard_name(self.name);
         discard(self.attributes);
         discard(self.links);
     }
@@ -323,7 +324,9 @@ impl StartSource for Cow<'static, str> {
     }
 
     #[inline(always)]
-    fn discard(self) {}
+    fn discard(self) {
+        discard_name(self);
+    }
 }
 
 /// A start owned by the caller's `ManuallyDrop`, used where it lies: taken
@@ -582,6 +585,31 @@ fn discard<T>(v: Vec<T>) {
     } else {
         drop(v);
     }
+}
+
+/// Drops `name`. A borrowed name, or an owned one without an allocation,
+/// owns nothing. With the free out of line, LLVM asks that as one compare
+/// of the capacity word (a borrowed name keeps a negative value there);
+/// the inline drop glue asked "borrowed?" and "empty?" apart, 4
+/// instructions instead of 2 on every unsampled span (135 -> 133).
+#[inline(always)]
+fn discard_name(name: Cow<'static, str>) {
+    let owns_nothing = match &name {
+        Cow::Borrowed(_) => true,
+        Cow::Owned(s) => s.capacity() == 0,
+    };
+    if owns_nothing {
+        std::mem::forget(name);
+    } else {
+        drop_name(name);
+    }
+}
+
+/// The free of a name that owns an allocation; see [`discard_name`].
+#[cold]
+#[inline(never)]
+fn drop_name(name: Cow<'static, str>) {
+    drop(name);
 }
 
 /// Builds an [`SdkTracerProvider`].

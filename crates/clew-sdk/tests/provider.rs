@@ -999,7 +999,8 @@ fn a_dropped_span_frees_what_its_events_own() {
 
 /// A span that is not recorded (unsampled, the SDK disabled, the provider
 /// shut down, telemetry suppressed) frees the name it was given, once,
-/// whichever way it was started.
+/// whichever way it was started; with a name that owns no allocation it
+/// neither allocates nor frees.
 #[test]
 fn names_of_spans_not_recorded_are_freed() {
     let exporter = InMemoryExporter::new();
@@ -1036,6 +1037,13 @@ fn names_of_spans_not_recorded_are_freed() {
             frees + 1,
             "{case}: span(name).start()"
         );
+        // Names that own no allocation: the span neither allocates nor frees.
+        let counts = || (common::thread_allocations(), common::thread_frees());
+        let before = counts();
+        tracer.start("static").end();
+        tracer.start(String::new()).end();
+        tracer.span(String::new()).start().end();
+        assert_eq!(counts(), before, "{case}: names that own nothing");
     }
     assert!(exporter.finished_spans().is_empty());
 }
