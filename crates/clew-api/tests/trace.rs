@@ -97,6 +97,48 @@ fn events_links_status_and_rename() {
     assert_eq!(s.end, Timestamp::from(at) + Duration::from_millis(5));
 }
 
+/// Each builder step keeps what the steps before it set: the builder is
+/// taken apart and rebuilt at every step (clew-api's `map_start`), so a
+/// field left out of the rebuild would be lost here.
+#[test]
+fn every_builder_step_keeps_the_earlier_ones() {
+    let rec = Recorder::new();
+    let tracer = rec.tracer("t");
+    let first_parent = tracer.start("first_parent");
+    let parent = tracer.start("parent");
+    let linked = tracer.start("linked");
+    let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+    tracer
+        .span("built")
+        .with_parent(Context::new().with_span(first_parent.handle()))
+        .with_kind(SpanKind::Producer)
+        .with_attribute(KeyValue::new("one", 1))
+        // Added to a list that already holds one: the path that does not
+        // make a fresh list.
+        .with_attributes([KeyValue::new("two", 2), KeyValue::new("three", 3)])
+        .with_link(Link::new(linked.span_context().clone(), vec![]))
+        .with_links([Link::new(linked.span_context().clone(), vec![])])
+        .with_start_time(at)
+        // A second parent replaces the first.
+        .with_parent(Context::new().with_span(parent.handle()))
+        .with_attributes(Vec::from([KeyValue::new("four", 4)]))
+        .start()
+        .end();
+    let built = rec.get("built");
+    assert_eq!(built.kind, SpanKind::Producer);
+    assert_eq!(
+        built
+            .attributes
+            .iter()
+            .map(|kv| kv.key.as_str())
+            .collect::<Vec<_>>(),
+        ["one", "two", "three", "four"]
+    );
+    assert_eq!(built.links.len(), 2);
+    assert_eq!(built.start, Timestamp::from(at));
+    assert_eq!(&built.parent, parent.span_context());
+}
+
 #[test]
 fn span_ends_once_when_dropped_and_stops_recording() {
     let rec = Recorder::new();

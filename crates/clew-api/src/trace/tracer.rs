@@ -222,67 +222,86 @@ impl fmt::Debug for SpanBuilder<'_> {
 }
 
 impl<'a> SpanBuilder<'a> {
+    /// Changes what the span starts with and hands the builder back, rebuilt
+    /// from its parts. Changed in place and returned as `self`, the whole
+    /// builder (152 bytes) was copied through a `memcpy` call at every step
+    /// of a chain that could unwind (a push, an `into`).
+    #[inline(always)]
+    fn map_start(self, f: impl FnOnce(&mut SpanStart)) -> Self {
+        let SpanBuilder {
+            tracer,
+            mut start,
+            parent,
+        } = self;
+        f(&mut start);
+        SpanBuilder {
+            tracer,
+            start,
+            parent,
+        }
+    }
+
     /// Sets the kind.
     #[inline]
-    pub fn with_kind(mut self, kind: SpanKind) -> Self {
-        self.start.kind = kind;
-        self
+    pub fn with_kind(self, kind: SpanKind) -> Self {
+        self.map_start(|start| start.kind = kind)
     }
 
     /// Adds an attribute. Attributes given at start are visible to samplers.
     #[inline]
-    pub fn with_attribute(mut self, attribute: KeyValue) -> Self {
-        self.start.attributes.push(attribute);
-        self
+    pub fn with_attribute(self, attribute: KeyValue) -> Self {
+        self.map_start(|start| start.attributes.push(attribute))
     }
 
     /// Adds attributes.
     #[inline]
-    pub fn with_attributes(mut self, attributes: impl IntoIterator<Item = KeyValue>) -> Self {
-        let mut attributes = attributes.into_iter();
-        if self.start.attributes.capacity() == 0 {
-            // Made at the size the iterator promises (an array's is exact),
-            // from this thread's spare lists when it has one: `extend` into
-            // an empty `Vec` went through the general growth path. The empty
-            // `Vec` replaced owns nothing.
-            std::mem::forget(std::mem::replace(
-                &mut self.start.attributes,
-                crate::attribute::attribute_list(attributes.size_hint().0),
-            ));
-        }
-        // By reference: given the iterator by value, an array's (the whole
-        // array) was copied twice on its way into `extend`.
-        self.start.attributes.extend(attributes.by_ref());
-        self
+    pub fn with_attributes(self, attributes: impl IntoIterator<Item = KeyValue>) -> Self {
+        self.map_start(|start| {
+            let mut attributes = attributes.into_iter();
+            if start.attributes.capacity() == 0 {
+                // Made at the size the iterator promises (an array's is
+                // exact), from this thread's spare lists when it has one:
+                // `extend` into an empty `Vec` went through the general
+                // growth path. The empty `Vec` replaced owns nothing.
+                std::mem::forget(std::mem::replace(
+                    &mut start.attributes,
+                    crate::attribute::attribute_list(attributes.size_hint().0),
+                ));
+            }
+            // By reference: given the iterator by value, an array's (the
+            // whole array) was copied twice on its way into `extend`.
+            start.attributes.extend(attributes.by_ref());
+        })
     }
 
     /// Adds a link.
     #[inline]
-    pub fn with_link(mut self, link: Link) -> Self {
-        self.start.links.push(link);
-        self
+    pub fn with_link(self, link: Link) -> Self {
+        self.map_start(|start| start.links.push(link))
     }
 
     /// Adds links.
     #[inline]
-    pub fn with_links(mut self, links: impl IntoIterator<Item = Link>) -> Self {
-        self.start.links.extend(links);
-        self
+    pub fn with_links(self, links: impl IntoIterator<Item = Link>) -> Self {
+        self.map_start(|start| start.links.extend(links))
     }
 
     /// Sets an explicit start time.
     #[inline]
-    pub fn with_start_time(mut self, start_time: impl Into<Timestamp>) -> Self {
-        self.start.start_time = Some(start_time.into());
-        self
+    pub fn with_start_time(self, start_time: impl Into<Timestamp>) -> Self {
+        self.map_start(|start| start.start_time = Some(start_time.into()))
     }
 
     /// Uses `parent`'s span as the parent instead of the current context's.
     /// Pass `Context::new()` to start a new trace.
     #[inline]
-    pub fn with_parent(mut self, parent: Context) -> Self {
-        self.parent = Some(parent);
-        self
+    pub fn with_parent(self, parent: Context) -> Self {
+        let SpanBuilder { tracer, start, .. } = self;
+        SpanBuilder {
+            tracer,
+            start,
+            parent: Some(parent),
+        }
     }
 
     /// Makes the span the root of a new trace.
