@@ -12,8 +12,8 @@ use std::time::{Duration, SystemTime};
 
 use clew_api::time::Timestamp;
 use clew_api::trace::{
-    InstrumentationScope, Link, Span, SpanContext, SpanKind, SpanStart, Status, TraceState,
-    TracerProvider,
+    InstrumentationScope, Link, Span, SpanContext, SpanKind, SpanStart, StartInPlace, Status,
+    TraceState, TracerProvider,
 };
 use clew_api::{Context, KeyValue, Tracer, Value};
 use support::{assert_child_of, Recorder};
@@ -578,6 +578,72 @@ fn spans_with_only_a_name_start_through_the_named_entry_point() {
         ("start_span", "built_in_span".into(), SpanKind::Internal, 0),
     ];
     assert_eq!(seen, expected);
+}
+
+/// A provider that reads a builder's start where it lies, and then takes
+/// it or leaves it to be dropped there.
+#[derive(Debug)]
+struct InPlaceReader {
+    take: bool,
+    seen: Mutex<Vec<(String, usize)>>,
+}
+
+impl TracerProvider for InPlaceReader {
+    fn start_span(&self, _: &Arc<InstrumentationScope>, _: SpanStart, _: &Context) -> Span {
+        panic!("a builder's span starts through start_span_in_place, which this overrides")
+    }
+
+    fn start_span_in_place(
+        &self,
+        _scope: &Arc<InstrumentationScope>,
+        start: StartInPlace<'_>,
+        parent: &Context,
+    ) -> Span {
+        let name = start.name.to_string();
+        self.seen
+            .lock()
+            .unwrap()
+            .push((name, start.attributes.len()));
+        if self.take {
+            drop(start.take());
+        }
+        Span::non_recording(parent.span_context().clone())
+    }
+}
+
+#[test]
+fn a_builders_start_reaches_the_provider_in_place_and_is_released_once() {
+    let shared: Arc<str> = Arc::from("shared");
+    let attribute = || KeyValue::new("k", Arc::clone(&shared));
+    for take in [false, true] {
+        let provider = Arc::new(InPlaceReader {
+            take,
+            seen: Mutex::default(),
+        });
+        let tracer = Tracer::new(provider.clone(), InstrumentationScope::new("in-place"));
+        tracer
+            .span("built")
+            .with_attribute(attribute())
+            .start()
+            .end();
+        tracer
+            .span("in_span")
+            .with_attribute(attribute())
+            .in_span(|_| {});
+        tracer
+            .span("explicit")
+            .with_parent(Context::new())
+            .with_attributes([attribute(), attribute()])
+            .in_span(|_| {});
+        // Neither leaked nor dropped twice (a double drop would have
+        // underflowed the count, or crashed).
+        assert_eq!(Arc::strong_count(&shared), 1, "take: {take}");
+        let seen = provider.seen.lock().unwrap().clone();
+        let expected = [("built", 1), ("in_span", 1), ("explicit", 2)];
+        let expected: Vec<(String, usize)> =
+            expected.iter().map(|(n, c)| (n.to_string(), *c)).collect();
+        assert_eq!(seen, expected, "take: {take}");
+    }
 }
 
 #[test]

@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use clew_api::global::{self, GlobalError};
 use clew_api::trace::{
-    InstrumentationScope, Span, SpanContext, SpanId, SpanStart, TraceFlags, TraceId, Tracer,
-    TracerProvider,
+    InstrumentationScope, Span, SpanContext, SpanId, SpanStart, StartInPlace, TraceFlags, TraceId,
+    Tracer, TracerProvider,
 };
 use clew_api::Context;
 
@@ -292,6 +292,15 @@ impl TracerProvider for SdkTracerProvider {
         let mut name = ManuallyDrop::new(name);
         start_span_from(self.shared(), scope, InPlace(&mut name), parent)
     }
+
+    fn start_span_in_place(
+        &self,
+        scope: &Arc<InstrumentationScope>,
+        start: StartInPlace<'_>,
+        parent: &Context,
+    ) -> Span {
+        start_span_from(self.shared(), scope, start, parent)
+    }
 }
 
 /// What a span starts from: a full [`SpanStart`], or a name alone, whose
@@ -326,6 +335,19 @@ impl StartSource for Cow<'static, str> {
     #[inline(always)]
     fn discard(self) {
         discard_name(self);
+    }
+}
+
+/// A builder's start, where the API left it.
+impl StartSource for StartInPlace<'_> {
+    #[inline(always)]
+    fn into_start(self) -> SpanStart {
+        self.take()
+    }
+
+    #[inline(always)]
+    fn discard(self) {
+        self.take().discard()
     }
 }
 

@@ -3,12 +3,15 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
+use std::mem::ManuallyDrop;
 use std::pin::Pin;
 use std::ptr::NonNull;
 use std::sync::Arc;
 use std::task::{self, Poll};
 
-use super::{InstrumentationScope, Link, Span, SpanHandle, SpanKind, SpanStart, TracerProvider};
+use super::{
+    InstrumentationScope, Link, Span, SpanHandle, SpanKind, SpanStart, StartInPlace, TracerProvider,
+};
 use crate::attribute::KeyValue;
 use crate::context::{Context, WithContext};
 use crate::time::Timestamp;
@@ -165,11 +168,16 @@ impl Tracer {
         self.span(name).in_span_async(f)
     }
 
-    #[inline]
-    fn start_from(&self, start: SpanStart, parent: &Context) -> Span {
+    /// Starts a builder's span. The start is passed on where it lies: by
+    /// value, it was copied into this call and again into the provider's.
+    #[inline(always)]
+    fn start_in_place(&self, start: StartInPlace<'_>, parent: &Context) -> Span {
         match self.provider() {
-            None => Span::non_recording(parent.span_context().clone()),
-            Some(provider) => provider.start_span(&self.scope, start, parent),
+            None => {
+                drop(start);
+                Span::non_recording(parent.span_context().clone())
+            }
+            Some(provider) => provider.start_span_in_place(&self.scope, start, parent),
         }
     }
 }
@@ -313,25 +321,44 @@ impl<'a> SpanBuilder<'a> {
     /// Starts the span.
     #[inline]
     pub fn start(self) -> Span {
-        match &self.parent {
-            Some(parent) => self.tracer.start_from(self.start, parent),
-            None => Context::map_current(|parent| self.tracer.start_from(self.start, parent)),
-        }
+        self.with_parts(|tracer, start, parent| match parent {
+            Some(parent) => tracer.start_in_place(start, &parent),
+            None => Context::map_current(|parent| tracer.start_in_place(start, parent)),
+        })
+    }
+
+    /// Runs `f` on the builder's parts, its start owned in place (moved
+    /// into `f` by value, it was copied on the way, and again into the
+    /// provider's call).
+    #[inline(always)]
+    fn with_parts<R>(
+        self,
+        f: impl FnOnce(&'a Tracer, StartInPlace<'_>, Option<Context>) -> R,
+    ) -> R {
+        let SpanBuilder {
+            tracer,
+            start,
+            parent,
+        } = self;
+        let mut start = ManuallyDrop::new(start);
+        // SAFETY: `start` is not touched again but through this.
+        f(tracer, unsafe { StartInPlace::new(&mut start) }, parent)
     }
 
     /// Starts the span and makes the context it will be active in. The
     /// current context is read in place, not cloned.
     fn start_in_context(self) -> (Span, Context) {
-        let (tracer, start) = (self.tracer, self.start);
-        let start_in = move |parent: &Context| {
-            let span = tracer.start_from(start, parent);
-            let cx = parent.with_span(span.handle());
-            (span, cx)
-        };
-        match &self.parent {
-            Some(parent) => start_in(parent),
-            None => Context::map_current(start_in),
-        }
+        self.with_parts(|tracer, start, parent| {
+            let start_in = move |parent: &Context| {
+                let span = tracer.start_in_place(start, parent);
+                let cx = parent.with_span(span.handle());
+                (span, cx)
+            };
+            match parent {
+                Some(parent) => start_in(&parent),
+                None => Context::map_current(start_in),
+            }
+        })
     }
 
     /// Runs `f` with the span active, then ends it, as
