@@ -316,10 +316,11 @@ impl SpanStart {
 
 /// A [`SpanStart`] owned where it lies, handed to
 /// [`TracerProvider::start_span_in_place`] as a pointer: a builder's start
-/// (about a hundred bytes) then reaches the provider without being copied
-/// on each call on the way, which cost a recorded span three copies, some
-/// 50 instructions. Read it through `Deref`, move it out with
-/// [`take`](Self::take), or drop it, which drops the start where it lies.
+/// (96 bytes) then reaches the provider without being copied on each call
+/// on the way, which copied it three times (a recorded span with 4
+/// attributes: 11 instructions fewer, net, through the batch processor).
+/// Read it through `Deref`, move it out with [`take`](Self::take), or drop
+/// it, which drops the start where it lies.
 pub struct StartInPlace<'a> {
     start: &'a mut ManuallyDrop<SpanStart>,
 }
