@@ -318,7 +318,8 @@ impl SpanStart {
 /// [`TracerProvider::start_span_in_place`] as a pointer: a builder's start
 /// (96 bytes) then reaches the provider without being copied on each call
 /// on the way, which copied it three times (a recorded span with 4
-/// attributes: 11 instructions fewer, net, through the batch processor).
+/// attributes: about 10 instructions fewer, net, through a discarding
+/// processor, 1,048–1,053 → 1,039).
 /// Read it through `Deref`, move it out with [`take`](Self::take), or drop
 /// it, which drops the start where it lies.
 pub struct StartInPlace<'a> {
