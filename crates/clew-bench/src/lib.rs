@@ -102,6 +102,16 @@ pub const WORKLOADS: &[Workload] = &[
         weight: 1,
     },
     Workload {
+        name: "sdk_span_sampled_4attr/discard_processor",
+        system: "clew-keys-checked-own-loop",
+        weight: 1,
+    },
+    Workload {
+        name: "sdk_span_sampled_4attr/discard_processor",
+        system: "clew-repeated-keys-allowed-own-loop",
+        weight: 1,
+    },
+    Workload {
         name: "sdk_span_sampled_4attr/batch",
         system: "clew",
         weight: 1,
@@ -178,6 +188,12 @@ pub fn run(workload: &Workload, iterations: u64) -> bool {
         }
         ("sdk_span_sampled_4attr/discard_processor", "clew") => {
             repeat(iterations, sdk::clew_4attr(sdk::ClewPipeline::Discard))
+        }
+        ("sdk_span_sampled_4attr/discard_processor", "clew-keys-checked-own-loop") => {
+            sdk::clew_4attr_own_loop(iterations, false)
+        }
+        ("sdk_span_sampled_4attr/discard_processor", "clew-repeated-keys-allowed-own-loop") => {
+            sdk::clew_4attr_own_loop(iterations, true)
         }
         ("sdk_span_sampled_4attr/discard_processor", "opentelemetry") => {
             repeat(iterations, sdk::otel_4attr(sdk::OtelPipeline::Discard))

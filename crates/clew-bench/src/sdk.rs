@@ -79,6 +79,22 @@ pub mod clew_side {
         }
     }
 
+    /// The discarding pipeline, with repeated attribute keys allowed or not
+    /// ([`clew_sdk::SpanLimits::allow_duplicate_attribute_keys`]).
+    pub(crate) fn provider_with_key_check(repeated_keys_allowed: bool) -> SdkTracerProvider {
+        let mut limits = clew_sdk::SpanLimits::default();
+        limits.allow_duplicate_attribute_keys = repeated_keys_allowed;
+        SdkTracerProvider::builder()
+            .with_resource(Resource::new([clew_api::KeyValue::new(
+                "service.name",
+                "otel-baseline-bench",
+            )]))
+            .with_sampler(AlwaysOn)
+            .with_span_limits(limits)
+            .with_span_processor(DiscardProcessor)
+            .build()
+    }
+
     pub(crate) fn always_on() -> AlwaysOn {
         AlwaysOn
     }
@@ -183,6 +199,26 @@ pub fn clew_4attr(pipeline: ClewPipeline) -> impl FnMut() {
     let keep = Arc::new(provider);
     move || {
         let _keep = &keep;
+        clew_span_4attr(&tracer);
+    }
+}
+
+/// clew: `iterations` of the same span through the discarding processor,
+/// with the duplicate-key check (`repeated_keys_allowed` false, the
+/// default) or without it
+/// ([`clew_sdk::SpanLimits::allow_duplicate_attribute_keys`]). The two
+/// differ only in that setting, so their difference is the check's cost.
+///
+/// Out of line, with its own loop: a second caller of [`clew_span_4attr`]
+/// inside `run` changed how the other workloads' loops were compiled (the
+/// main clew row moved by 50 to 120 instructions). This loop is not the main
+/// rows' either (about 30 instructions fewer with the check), so compare
+/// these two rows with each other only.
+#[inline(never)]
+pub fn clew_4attr_own_loop(iterations: u64, repeated_keys_allowed: bool) {
+    let provider = clew_side::provider_with_key_check(repeated_keys_allowed);
+    let tracer = provider.tracer("bench");
+    for _ in 0..iterations {
         clew_span_4attr(&tracer);
     }
 }

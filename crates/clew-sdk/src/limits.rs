@@ -21,6 +21,23 @@ pub struct SpanLimits {
     pub max_attributes_per_event: u32,
     /// Attributes per link (default 128).
     pub max_attributes_per_link: u32,
+    /// Lets a span's, event's or link's attributes keep the same key more
+    /// than once (default `false`). The specification's option for speed
+    /// ("Attribute Collections"): by default an attribute whose key is
+    /// already set replaces the earlier value, and a list given whole (a
+    /// builder's, an event's, a link's) keeps only the last value of a
+    /// repeated key, which costs a check of every list (about 70
+    /// instructions for a span with 4 attributes; docs/benchmarks.md).
+    /// With this set, nothing is checked: every attribute is appended
+    /// within the count limit, and exporters send the repeats as they are.
+    ///
+    /// **Receivers handle repeated keys unpredictably** (some keep the first
+    /// value, some the last, some reject the span): set this only when
+    /// your code never repeats a key on one span, event or link, which is
+    /// then your responsibility. [`SpanData::attribute`](crate::SpanData::attribute)
+    /// gives a repeated key's last value. Code only; no environment
+    /// variable sets it.
+    pub allow_duplicate_attribute_keys: bool,
 }
 
 impl Default for SpanLimits {
@@ -32,6 +49,7 @@ impl Default for SpanLimits {
             max_links_per_span: 128,
             max_attributes_per_event: 128,
             max_attributes_per_link: 128,
+            allow_duplicate_attribute_keys: false,
         }
     }
 }
@@ -65,6 +83,7 @@ impl SpanLimits {
             max_attributes_per_link: count(env, "OTEL_LINK_ATTRIBUTE_COUNT_LIMIT")
                 .or(general_count)
                 .unwrap_or(d.max_attributes_per_link),
+            allow_duplicate_attribute_keys: d.allow_duplicate_attribute_keys,
         }
     }
 }
@@ -115,21 +134,25 @@ fn same_key(a: &str, b: &str) -> bool {
     a.len() == b.len() && a.last() == b.last() && a == b
 }
 
-/// Sets `kv` in `attributes` (replacing a same-key entry) within `max`
-/// entries; returns false when it had to be dropped.
+/// Sets `kv` in `attributes` within `max` entries: it replaces a same-key
+/// entry, or, where repeated keys are allowed (`repeats`), is appended
+/// without looking for one. Returns false when it had to be dropped.
 pub(crate) fn set_attribute(
     attributes: &mut Vec<KeyValue>,
     mut kv: KeyValue,
     max: u32,
     length: Option<usize>,
+    repeats: bool,
 ) -> bool {
     truncate_value(&mut kv.value, length);
-    if let Some(existing) = attributes
-        .iter_mut()
-        .find(|a| same_key(a.key.as_str(), kv.key.as_str()))
-    {
-        existing.value = kv.value;
-        return true;
+    if !repeats {
+        if let Some(existing) = attributes
+            .iter_mut()
+            .find(|a| same_key(a.key.as_str(), kv.key.as_str()))
+        {
+            existing.value = kv.value;
+            return true;
+        }
     }
     if attributes.len() >= max as usize {
         return false;
@@ -139,7 +162,8 @@ pub(crate) fn set_attribute(
 }
 
 /// Applies the limits to a list given whole (at span start, or to an event
-/// or link): later duplicates replace earlier ones, extra entries are
+/// or link): later duplicates replace earlier ones (unless `repeats`, when
+/// repeated keys are allowed and not looked for), extra entries are
 /// dropped. Returns how many were dropped. The list is left untouched when
 /// nothing needs to change, which is the common case. Inlined by force:
 /// out of line, an event's empty list paid a call for it.
@@ -148,20 +172,21 @@ pub(crate) fn limit_attributes(
     attributes: &mut Vec<KeyValue>,
     max: u32,
     length: Option<usize>,
+    repeats: bool,
 ) -> u32 {
     // An event's or link's list is usually empty.
     if attributes.is_empty() {
         return 0;
     }
     // The common case, decided without a call: within the count, no
-    // duplicate keys, no length limit.
-    if attributes.len() <= max as usize && !has_duplicate_keys(attributes) {
+    // duplicate keys (or none looked for), no length limit.
+    if attributes.len() <= max as usize && (repeats || !has_duplicate_keys(attributes)) {
         if length.is_some() {
             truncate_values(attributes, length);
         }
         return 0;
     }
-    rebuild_attributes(attributes, max, length)
+    rebuild_attributes(attributes, max, length, repeats)
 }
 
 #[inline(never)]
@@ -171,13 +196,18 @@ fn truncate_values(attributes: &mut [KeyValue], length: Option<usize>) {
     }
 }
 
-/// Rebuilds a list with duplicate keys or over the count.
+/// Rebuilds a list with duplicate keys (not allowed) or over the count.
 #[inline(never)]
-fn rebuild_attributes(attributes: &mut Vec<KeyValue>, max: u32, length: Option<usize>) -> u32 {
+fn rebuild_attributes(
+    attributes: &mut Vec<KeyValue>,
+    max: u32,
+    length: Option<usize>,
+    repeats: bool,
+) -> u32 {
     let mut kept = Vec::with_capacity(attributes.len().min(max as usize));
     let mut dropped = 0;
     for kv in attributes.drain(..) {
-        if !set_attribute(&mut kept, kv, max, length) {
+        if !set_attribute(&mut kept, kv, max, length, repeats) {
             dropped += 1;
         }
     }
@@ -349,10 +379,63 @@ mod tests {
             KeyValue::new("a", 3),
             KeyValue::new("c", 4),
         ];
-        assert_eq!(limit_attributes(&mut attrs, 2, None), 1);
+        assert_eq!(limit_attributes(&mut attrs, 2, None, false), 1);
         assert_eq!(attrs, vec![KeyValue::new("a", 3), KeyValue::new("b", 2)]);
         let mut attrs = vec![KeyValue::new("a", 1)];
-        assert_eq!(limit_attributes(&mut attrs, 0, None), 1);
+        assert_eq!(limit_attributes(&mut attrs, 0, None, false), 1);
         assert!(attrs.is_empty());
+    }
+
+    /// With repeated keys allowed, a list is kept as given within the
+    /// count, cut to its first `max` entries beyond it (values still
+    /// truncated), and a set attribute is appended, not merged.
+    #[test]
+    fn repeated_keys_when_allowed() {
+        let given = || {
+            vec![
+                KeyValue::new("a", 1),
+                KeyValue::new("b", "long value"),
+                KeyValue::new("a", 3),
+                KeyValue::new("c", 4),
+            ]
+        };
+        let mut attrs = given();
+        assert_eq!(limit_attributes(&mut attrs, 4, None, true), 0);
+        assert_eq!(attrs, given(), "within the count: untouched");
+        let mut attrs = given();
+        assert_eq!(limit_attributes(&mut attrs, 3, Some(4), true), 1);
+        assert_eq!(
+            attrs,
+            vec![
+                KeyValue::new("a", 1),
+                KeyValue::new("b", "long"),
+                KeyValue::new("a", 3)
+            ],
+            "the first three, the value cut to 4 characters"
+        );
+        // A second `a`, then `b`, into a list of 2 holding `a`.
+        let set_twice = |repeats: bool| {
+            let mut attrs = vec![KeyValue::new("a", 1)];
+            let set = [KeyValue::new("a", 2), KeyValue::new("b", 3)]
+                .map(|kv| set_attribute(&mut attrs, kv, 2, None, repeats));
+            (attrs, set)
+        };
+        assert_eq!(
+            set_twice(true),
+            (
+                vec![KeyValue::new("a", 1), KeyValue::new("a", 2)],
+                [true, false]
+            ),
+            "appended; at the count, `b` is dropped"
+        );
+        assert_eq!(
+            set_twice(false),
+            (
+                vec![KeyValue::new("a", 2), KeyValue::new("b", 3)],
+                [true, true]
+            ),
+            "not allowed (the default): merged, and `b` fits"
+        );
+        assert!(!SpanLimits::default().allow_duplicate_attribute_keys);
     }
 }

@@ -556,6 +556,7 @@ fn start_recording<S: StartSource>(
         &mut attributes,
         limits.max_attributes_per_span,
         limits.max_attribute_value_length,
+        limits.allow_duplicate_attribute_keys,
     );
     let link_count = start_links.len();
     let links: Vec<_> = if start_links.is_empty() {

@@ -27,7 +27,8 @@ pub struct SpanEvent {
     pub name: Cow<'static, str>,
     /// When it happened.
     pub timestamp: Timestamp,
-    /// Its attributes, within the per-event limit.
+    /// Its attributes, within the per-event limit (each key once, unless
+    /// repeated keys are allowed, as for [`SpanData::attributes`]).
     pub attributes: Vec<KeyValue>,
     /// Attributes dropped by the limit.
     pub dropped_attributes_count: u32,
@@ -39,7 +40,8 @@ pub struct SpanEvent {
 pub struct SpanLink {
     /// The linked span.
     pub span_context: SpanContext,
-    /// Its attributes, within the per-link limit.
+    /// Its attributes, within the per-link limit (each key once, unless
+    /// repeated keys are allowed, as for [`SpanData::attributes`]).
     pub attributes: Vec<KeyValue>,
     /// Attributes dropped by the limit.
     pub dropped_attributes_count: u32,
@@ -121,7 +123,10 @@ pub struct SpanData {
     pub start_time: Timestamp,
     /// When it ended (equal to `start_time` until then).
     pub end_time: Timestamp,
-    /// Attributes, within the limit.
+    /// Attributes, within the limit, each key once (unless
+    /// [`SpanLimits::allow_duplicate_attribute_keys`](crate::SpanLimits::allow_duplicate_attribute_keys)
+    /// is set, when a key may repeat; [`attribute`](Self::attribute) then
+    /// gives its last value).
     pub attributes: Vec<KeyValue>,
     /// Attributes dropped by the limit.
     pub dropped_attributes_count: u32,
@@ -140,10 +145,12 @@ pub struct SpanData {
 }
 
 impl SpanData {
-    /// The attribute `key`, if set.
+    /// The attribute `key`, if set: its last value, where repeated keys are
+    /// allowed ([`SpanLimits::allow_duplicate_attribute_keys`](crate::SpanLimits::allow_duplicate_attribute_keys)).
     pub fn attribute(&self, key: &str) -> Option<&clew_api::Value> {
         self.attributes
             .iter()
+            .rev()
             .find(|kv| kv.key == key)
             .map(|kv| &kv.value)
     }
@@ -522,6 +529,7 @@ pub(crate) fn link_from(link: Link, limits: &crate::SpanLimits) -> SpanLink {
         &mut attributes,
         limits.max_attributes_per_link,
         limits.max_attribute_value_length,
+        limits.allow_duplicate_attribute_keys,
     );
     SpanLink {
         span_context: link.span_context,
@@ -537,6 +545,7 @@ fn set_limited(data: &mut SpanData, attribute: KeyValue, limits: &crate::SpanLim
         attribute,
         limits.max_attributes_per_span,
         limits.max_attribute_value_length,
+        limits.allow_duplicate_attribute_keys,
     ) {
         data.dropped_attributes_count += 1;
     }
@@ -581,6 +590,7 @@ impl SpanBackend for SdkSpan {
             &mut attributes,
             limits.max_attributes_per_event,
             limits.max_attribute_value_length,
+            limits.allow_duplicate_attribute_keys,
         );
         data.events.push(SpanEvent {
             name: event.name,

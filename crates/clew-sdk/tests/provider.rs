@@ -255,6 +255,27 @@ fn the_default_sampler_follows_the_parent_and_keeps_its_trace_state() {
     assert!(root.is_recording() && root.span_context().is_sampled());
 }
 
+/// A provider with `limits` and no environment but an unrelated variable,
+/// exporting to `exporter` as each span ends.
+fn limited_provider(limits: SpanLimits, exporter: &InMemoryExporter) -> SdkTracerProvider {
+    SdkTracerProvider::builder()
+        .with_env(Env::from_pairs([("X", "1")]))
+        .with_span_limits(limits)
+        .with_simple_exporter(exporter.clone())
+        .build()
+}
+
+/// A sampled local span context, for links.
+fn sampled_context() -> SpanContext {
+    SpanContext::new(
+        TraceId::from_int(1),
+        SpanId::from_int(1),
+        TraceFlags::SAMPLED,
+        false,
+        TraceState::NONE,
+    )
+}
+
 #[test]
 fn limits_drop_and_count() {
     let exporter = InMemoryExporter::new();
@@ -265,18 +286,8 @@ fn limits_drop_and_count() {
     limits.max_attributes_per_event = 1;
     limits.max_attributes_per_link = 1;
     limits.max_attribute_value_length = Some(3);
-    let p = SdkTracerProvider::builder()
-        .with_env(Env::from_pairs([("X", "1")]))
-        .with_span_limits(limits)
-        .with_simple_exporter(exporter.clone())
-        .build();
-    let sc = SpanContext::new(
-        TraceId::from_int(1),
-        SpanId::from_int(1),
-        TraceFlags::SAMPLED,
-        false,
-        TraceState::NONE,
-    );
+    let p = limited_provider(limits, &exporter);
+    let sc = sampled_context();
     let span = p
         .tracer("t")
         .span("s")
@@ -313,6 +324,67 @@ fn limits_drop_and_count() {
     assert_eq!(s.links.len(), 1);
     assert_eq!(s.dropped_links_count, 2);
     assert_eq!(s.links[0].dropped_attributes_count, 1);
+}
+
+/// By default a repeated key keeps its last value, wherever it is given;
+/// with repeated keys allowed, every attribute is kept as given, within
+/// the count.
+#[test]
+fn repeated_attribute_keys_merge_by_default_and_are_kept_when_allowed() {
+    let record = |allow: bool| {
+        let exporter = InMemoryExporter::new();
+        let mut limits = SpanLimits::default();
+        limits.allow_duplicate_attribute_keys = allow;
+        limits.max_attributes_per_span = 4;
+        let p = limited_provider(limits, &exporter);
+        let sc = sampled_context();
+        let span = p
+            .tracer("t")
+            .span("s")
+            .with_attributes([
+                KeyValue::new("k", 1),
+                KeyValue::new("k", 2),
+                KeyValue::new("j", 1),
+            ])
+            .with_link(Link::new(
+                sc,
+                vec![KeyValue::new("l", 1), KeyValue::new("l", 2)],
+            ))
+            .start();
+        span.set_attribute(KeyValue::new("k", 3));
+        span.set_attribute(KeyValue::new("m", 1));
+        span.add_event("e", vec![KeyValue::new("x", 1), KeyValue::new("x", 2)]);
+        drop(span);
+        exporter.span("s").unwrap()
+    };
+    let merged = record(false);
+    assert_eq!(
+        merged.attributes,
+        vec![
+            KeyValue::new("k", 3),
+            KeyValue::new("j", 1),
+            KeyValue::new("m", 1)
+        ]
+    );
+    assert_eq!(merged.dropped_attributes_count, 0);
+    assert_eq!(merged.events[0].attributes, vec![KeyValue::new("x", 2)]);
+    assert_eq!(merged.links[0].attributes, vec![KeyValue::new("l", 2)]);
+
+    let kept = record(true);
+    assert_eq!(
+        kept.attributes,
+        vec![
+            KeyValue::new("k", 1),
+            KeyValue::new("k", 2),
+            KeyValue::new("j", 1),
+            KeyValue::new("k", 3)
+        ],
+        "appended as given; the fifth is over the count of 4"
+    );
+    assert_eq!(kept.dropped_attributes_count, 1);
+    assert_eq!(kept.attribute("k"), Some(&Value::I64(3)), "the last value");
+    assert_eq!(kept.events[0].attributes.len(), 2);
+    assert_eq!(kept.links[0].attributes.len(), 2);
 }
 
 #[test]
