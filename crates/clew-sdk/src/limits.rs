@@ -26,7 +26,7 @@ pub struct SpanLimits {
     /// ("Attribute Collections"): by default an attribute whose key is
     /// already set replaces the earlier value, and a list given whole (a
     /// builder's, an event's, a link's) keeps only the last value of a
-    /// repeated key, which costs a check of every list (about 70
+    /// repeated key, which costs a check of every list (70 to 90
     /// instructions for a span with 4 attributes; docs/benchmarks.md).
     /// With this set, nothing is checked: every attribute is appended
     /// within the count limit, and exporters send the repeats as they are.
