@@ -30,7 +30,7 @@ pub mod clew_side {
     use clew_sdk::export::{ExportError, SpanExporter};
     use clew_sdk::processor::{BatchConfig, ProcessorError, SpanProcessor};
     use clew_sdk::sampler::{AlwaysOff, AlwaysOn, Sampler};
-    use clew_sdk::{Resource, SdkTracerProvider, SpanData};
+    use clew_sdk::{Resource, SdkTracerProvider, SdkTracerProviderBuilder, SpanData};
 
     #[derive(Debug)]
     pub(crate) struct DiscardProcessor;
@@ -61,16 +61,21 @@ pub mod clew_side {
         }
     }
 
-    pub(crate) fn provider(
-        pipeline: ClewPipeline,
-        sampler: impl Sampler + 'static,
-    ) -> SdkTracerProvider {
-        let builder = SdkTracerProvider::builder()
+    /// The workloads' builder: the anchor's resource, and `sampler`.
+    fn builder(sampler: impl Sampler + 'static) -> SdkTracerProviderBuilder {
+        SdkTracerProvider::builder()
             .with_resource(Resource::new([clew_api::KeyValue::new(
                 "service.name",
                 "otel-baseline-bench",
             )]))
-            .with_sampler(sampler);
+            .with_sampler(sampler)
+    }
+
+    pub(crate) fn provider(
+        pipeline: ClewPipeline,
+        sampler: impl Sampler + 'static,
+    ) -> SdkTracerProvider {
+        let builder = builder(sampler);
         match pipeline {
             ClewPipeline::Discard => builder.with_span_processor(DiscardProcessor).build(),
             ClewPipeline::Batch => builder
@@ -84,12 +89,7 @@ pub mod clew_side {
     pub(crate) fn provider_with_key_check(repeated_keys_allowed: bool) -> SdkTracerProvider {
         let mut limits = clew_sdk::SpanLimits::default();
         limits.allow_duplicate_attribute_keys = repeated_keys_allowed;
-        SdkTracerProvider::builder()
-            .with_resource(Resource::new([clew_api::KeyValue::new(
-                "service.name",
-                "otel-baseline-bench",
-            )]))
-            .with_sampler(AlwaysOn)
+        builder(AlwaysOn)
             .with_span_limits(limits)
             .with_span_processor(DiscardProcessor)
             .build()
