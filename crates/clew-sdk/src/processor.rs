@@ -459,6 +459,10 @@ struct BatchShared {
     shards: Box<[Mutex<Shard>]>,
     control: Mutex<Control>,
     shutdown: AtomicBool,
+    /// Bumped at everything the worker must act on: a full batch handed
+    /// over, a flush or shutdown asked for. The worker polls it while it
+    /// waits briefly on a busy queue ([`Pace`]).
+    signals: AtomicUsize,
     lanes: Mutex<LaneState>,
     /// The worker wakes helpers through this.
     lane_work: Condvar,
@@ -499,7 +503,15 @@ impl BatchShared {
         }
     }
 
+    /// Tells the worker there is something to do. A worker that is
+    /// polling sees it at once; a blocked one is woken by the caller,
+    /// through `work`, after the request is recorded under `control`.
+    fn signal(&self) {
+        self.signals.fetch_add(1, Ordering::Release);
+    }
+
     fn wake_worker(&self) {
+        self.signal();
         let wake = std::mem::replace(&mut lock(&self.control).worker_waiting, false);
         if wake {
             self.work.notify_one();
@@ -582,6 +594,7 @@ impl BatchSpanProcessor {
             shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
             control: Mutex::new(Control::default()),
             shutdown: AtomicBool::new(false),
+            signals: AtomicUsize::new(0),
             lanes: Mutex::new(LaneState::default()),
             lane_work: Condvar::new(),
             lane_done: Condvar::new(),
@@ -737,6 +750,7 @@ impl SpanProcessor for BatchSpanProcessor {
             c.worker_waiting = false;
             c.flush_requested
         };
+        self.shared.signal();
         self.shared.work.notify_one();
         let result = self
             .wait_for(deadline, |c| c.flush_done >= target || c.worker_exited)
@@ -763,6 +777,7 @@ impl SpanProcessor for BatchSpanProcessor {
                 c.shutdown_deadline = Some(deadline);
             }
         }
+        self.shared.signal();
         self.shared.work.notify_one();
         if timeout.is_zero() {
             // Signal only: the worker exports what is queued, then exits.
@@ -804,8 +819,85 @@ impl Drop for BatchSpanProcessor {
             // Dropped without a shutdown: export what is queued, in the
             // background; the worker exits when done.
             lock(&self.shared.control).worker_waiting = false;
+            self.shared.signal();
             self.shared.work.notify_one();
         }
+    }
+}
+
+/// How the worker waits for the next batch when its queue is busy.
+///
+/// Blocked on the condition variable, the export thread has to be woken by
+/// a producer, and on a virtual machine whose other core was idle that took
+/// long enough for one producer making spans flat out to fill the queue and
+/// drop 1-2.7% of its spans (`clew-stress clew --threads 1`; docs/benchmarks.md).
+/// So when batches come often enough that the queue's room after a
+/// handed-over batch lasts less than [`BUSY_ROOM`], the worker polls for
+/// the next batch (yielding its core between looks) for up to twice the
+/// time between batches, at most [`MAX_POLL`], before it blocks. On a quiet
+/// queue it blocks at once, as before: the polling costs a core only while
+/// spans come faster than the queue can wait for a wake-up.
+struct Pace {
+    /// Full batches the queue holds, less the one just handed over.
+    spare_batches: u32,
+    /// When the worker last took batches.
+    last: Option<Instant>,
+    /// The time per batch at the last take; `None` until two takes.
+    per_batch: Option<Duration>,
+}
+
+/// The queue's room, in time, below which the worker polls instead of
+/// blocking.
+const BUSY_ROOM: Duration = Duration::from_micros(500);
+/// The longest the worker polls before it blocks.
+const MAX_POLL: Duration = Duration::from_micros(500);
+
+impl Pace {
+    fn new(config: &BatchConfig) -> Pace {
+        let batches = config.max_queue_size / config.max_export_batch_size.max(1);
+        Pace {
+            spare_batches: u32::try_from(batches.saturating_sub(1).max(1)).unwrap_or(u32::MAX),
+            last: None,
+            per_batch: None,
+        }
+    }
+
+    /// Records that the worker took `batches` at `now`.
+    fn note(&mut self, now: Instant, batches: usize) {
+        if batches == 0 {
+            return;
+        }
+        if let Some(last) = self.last {
+            let batches = u32::try_from(batches).unwrap_or(u32::MAX);
+            self.per_batch = Some(now.saturating_duration_since(last) / batches);
+        }
+        self.last = Some(now);
+    }
+
+    /// How long to poll for the next batch before blocking: zero on a
+    /// quiet queue.
+    fn poll_for(&self) -> Duration {
+        match self.per_batch {
+            Some(per_batch) if per_batch.saturating_mul(self.spare_batches) < BUSY_ROOM => {
+                per_batch.saturating_mul(2).min(MAX_POLL)
+            }
+            _ => Duration::ZERO,
+        }
+    }
+}
+
+/// Polls `signals` for a change from `seen` for up to `time`, yielding the
+/// core between looks. True when something was signalled.
+fn poll_signals(shared: &BatchShared, seen: usize, time: Duration) -> bool {
+    let until = Instant::now() + time;
+    loop {
+        if shared.signals.load(Ordering::Acquire) != seen {
+            return true;
+        }
+        if Instant::now() >= until {
+            return false;
+        }
+        std::thread::yield_now();
     }
 }
 
@@ -964,7 +1056,11 @@ fn batch_loop(shared: &BatchShared) {
     let config = shared.config;
     let mut next_export = deadline_after(config.scheduled_delay);
     let mut batches: Vec<Vec<SpanData>> = Vec::new();
+    let mut pace = Pace::new(&config);
     loop {
+        // Read before anything this turn looks at: whatever is signalled
+        // after it is still to be handled when the worker waits.
+        let seen = shared.signals.load(Ordering::Acquire);
         let shutting_down = shared.shutdown.load(Ordering::Acquire);
         let (flush_target, flushing, shutdown_deadline) = {
             let c = lock(&shared.control);
@@ -993,6 +1089,7 @@ fn batch_loop(shared: &BatchShared) {
             });
         }
 
+        pace.note(Instant::now(), batches.len());
         let resource = shared.resource.get().cloned().unwrap_or_default();
         let handled = !batches.is_empty();
         for spans in batches.drain(..) {
@@ -1031,6 +1128,18 @@ fn batch_loop(shared: &BatchShared) {
         if flushing || handled {
             shared.progress.notify_all();
         }
+        drop(c);
+        // On a busy queue, the next batch is polled for before blocking.
+        let poll = pace
+            .poll_for()
+            .min(next_export.saturating_duration_since(Instant::now()));
+        if !poll.is_zero() && poll_signals(shared, seen, poll) {
+            continue;
+        }
+        let mut c = lock(&shared.control);
+        // Checked under the lock that announces the wait below: a request
+        // made before it is seen here, one made after finds the worker
+        // announced and wakes it.
         if shared.shutdown.load(Ordering::Acquire) || c.flush_requested > c.flush_done {
             continue;
         }
@@ -1050,5 +1159,63 @@ fn batch_loop(shared: &BatchShared) {
             .wait_timeout(c, wait)
             .unwrap_or_else(PoisonError::into_inner);
         c.worker_waiting = false;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pace(queue: usize, batch: usize) -> Pace {
+        Pace::new(
+            &BatchConfig::default()
+                .with_max_queue_size(queue)
+                .with_max_export_batch_size(batch),
+        )
+    }
+
+    /// The worker polls only when batches come so fast that the queue's
+    /// room after a handed-over batch lasts less than `BUSY_ROOM`, and then
+    /// for twice the time per batch, at most `MAX_POLL`.
+    #[test]
+    fn polls_only_while_batches_come_faster_than_the_queue_can_wait() {
+        let t0 = Instant::now();
+        let us = Duration::from_micros;
+        // Default queue: 4 batches, so 3 spare ones after a hand-over.
+        let mut p = pace(2048, 512);
+        assert_eq!(p.poll_for(), Duration::ZERO, "nothing taken yet");
+        p.note(t0, 1);
+        assert_eq!(p.poll_for(), Duration::ZERO, "one take gives no rate");
+        // Nothing taken: no change.
+        p.note(t0 + us(10), 0);
+        assert_eq!(p.poll_for(), Duration::ZERO);
+        // 2 batches in 200 µs: 100 µs each, 300 µs of room: poll 200 µs.
+        p.note(t0 + us(200), 2);
+        assert_eq!(p.poll_for(), us(200));
+        // 166 µs each: 498 µs of room, still busy.
+        p.note(t0 + us(366), 1);
+        assert_eq!(p.poll_for(), us(332));
+        // 167 µs each: 501 µs of room: quiet.
+        p.note(t0 + us(533), 1);
+        assert_eq!(p.poll_for(), Duration::ZERO);
+        // Fast again, then a pause: quiet at once.
+        p.note(t0 + us(543), 1);
+        assert_eq!(p.poll_for(), us(20));
+        p.note(t0 + Duration::from_secs(5), 1);
+        assert_eq!(p.poll_for(), Duration::ZERO);
+
+        // A queue of one batch counts one spare batch; the poll is capped.
+        let mut p = pace(512, 512);
+        p.note(t0, 1);
+        p.note(t0 + us(400), 1);
+        assert_eq!(p.poll_for(), MAX_POLL);
+        p.note(t0 + us(900), 1);
+        assert_eq!(p.poll_for(), Duration::ZERO);
+
+        // Small batches in a large queue: polls only at very high rates.
+        let mut p = pace(2048, 1);
+        p.note(t0, 1);
+        p.note(t0 + us(1), 1);
+        assert_eq!(p.poll_for(), Duration::ZERO, "2047 µs of room");
     }
 }
