@@ -534,6 +534,12 @@ fn shard_index() -> usize {
 /// thread that ends a span. Producer threads spread over a few queues so
 /// that they rarely contend; the size limit applies to each. Flush and
 /// shutdown wait at most their timeout, even when the exporter hangs.
+///
+/// Its export thread blocks between batches, except while batches come so
+/// fast that the queue could fill before a blocked thread is woken (with
+/// the default settings, above about 3 M spans a second) and no export is
+/// running on a helper thread: it then polls for the next batch, yielding
+/// its core, for at most 500 µs before it blocks.
 pub struct BatchSpanProcessor {
     shared: Arc<BatchShared>,
     worker: Mutex<Option<JoinHandle<()>>>,
@@ -830,7 +836,7 @@ impl Drop for BatchSpanProcessor {
 /// Blocked on the condition variable, the export thread has to be woken by
 /// a producer, and on a virtual machine whose other core was idle that took
 /// long enough for one producer making spans flat out to fill the queue and
-/// drop 1-2.7% of its spans (`clew-stress clew --threads 1`; docs/benchmarks.md).
+/// drop 1.1-3.2% of its spans (`clew-stress clew --threads 1`; docs/benchmarks.md).
 /// So when batches come often enough that the queue's room after a
 /// handed-over batch lasts less than [`BUSY_ROOM`], the worker polls for
 /// the next batch (yielding its core between looks) for up to twice the
