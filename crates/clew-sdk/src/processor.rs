@@ -510,6 +510,14 @@ impl BatchShared {
         self.signals.fetch_add(1, Ordering::Release);
     }
 
+    /// Wakes the worker for a flush or shutdown request just recorded under
+    /// `control` (with `worker_waiting` cleared there): a polling worker
+    /// sees the signal, a blocked one the notification.
+    fn wake_for_request(&self) {
+        self.signal();
+        self.work.notify_one();
+    }
+
     fn wake_worker(&self) {
         self.signal();
         let wake = std::mem::replace(&mut lock(&self.control).worker_waiting, false);
@@ -756,8 +764,7 @@ impl SpanProcessor for BatchSpanProcessor {
             c.worker_waiting = false;
             c.flush_requested
         };
-        self.shared.signal();
-        self.shared.work.notify_one();
+        self.shared.wake_for_request();
         let result = self
             .wait_for(deadline, |c| c.flush_done >= target || c.worker_exited)
             .and_then(|()| self.lost_since(dropped_before));
@@ -783,8 +790,7 @@ impl SpanProcessor for BatchSpanProcessor {
                 c.shutdown_deadline = Some(deadline);
             }
         }
-        self.shared.signal();
-        self.shared.work.notify_one();
+        self.shared.wake_for_request();
         if timeout.is_zero() {
             // Signal only: the worker exports what is queued, then exits.
             return Ok(());
@@ -825,8 +831,7 @@ impl Drop for BatchSpanProcessor {
             // Dropped without a shutdown: export what is queued, in the
             // background; the worker exits when done.
             lock(&self.shared.control).worker_waiting = false;
-            self.shared.signal();
-            self.shared.work.notify_one();
+            self.shared.wake_for_request();
         }
     }
 }
