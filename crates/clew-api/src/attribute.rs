@@ -8,10 +8,14 @@ use std::sync::Arc;
 /// (static keys, literal values) never allocates.
 ///
 /// Two words: a pointer to the string's bytes, whichever kind holds them,
-/// and the length with the kind in its top two bits. Reading the string is
-/// then the same for every kind (no match on the kind), which the SDK's
-/// duplicate-key check and limits do for every attribute, and a `KeyValue`
-/// is 48 bytes instead of 56.
+/// and `meta`: the length in its low 46 bits, a 16-bit fingerprint (the
+/// length modulo 256 and the last byte) above it, and the kind in its top
+/// two bits. Reading the string is then the same for every kind (no match
+/// on the kind), which the SDK's duplicate-key check and limits do for
+/// every attribute, and a `KeyValue` is 48 bytes instead of 56. The
+/// fingerprint lets that check tell most different keys apart without
+/// reading their bytes ([`Key::fingerprint`]); for a literal it is a
+/// constant.
 struct Str {
     ptr: std::ptr::NonNull<u8>,
     meta: u64,
@@ -22,7 +26,9 @@ const STATIC: u64 = 0;
 const OWNED: u64 = 1;
 const SHARED: u64 = 2;
 const KIND_SHIFT: u32 = 62;
-const LEN_MASK: u64 = (1 << KIND_SHIFT) - 1;
+/// Where the fingerprint starts; the length is below it.
+const PRINT_SHIFT: u32 = 46;
+const LEN_MASK: u64 = (1 << PRINT_SHIFT) - 1;
 
 // SAFETY: `Str` is a `&'static str`, a `Box<str>` or an `Arc<str>`, taken
 // apart; all three are `Send` and `Sync`.
@@ -31,31 +37,59 @@ unsafe impl Send for Str {}
 unsafe impl Sync for Str {}
 
 impl Str {
-    /// `len` is a live `str`'s length, which is below 2^62 on every
-    /// target: 32-bit lengths are below 2^32, and no 64-bit address space
-    /// holds 4 EiB (x86-64 and AArch64 address at most 2^57 bytes).
-    #[inline]
-    const fn from_raw(ptr: *const u8, len: usize, kind: u64) -> Str {
-        Str {
+    /// `s`'s parts, for `kind`: the pointer and `meta`. The length must
+    /// fit in 46 bits (64 TiB), checked: a longer one would be read back
+    /// shorter, and a `Box` or `Arc` then freed with the wrong size. (For a
+    /// literal the check, like the whole of `meta`, is a constant.)
+    #[inline(always)]
+    const fn parts(s: &str, kind: u64) -> (std::ptr::NonNull<u8>, u64) {
+        let bytes = s.as_bytes();
+        let len = bytes.len() as u64;
+        assert!(len <= LEN_MASK, "attribute strings are limited to 64 TiB");
+        let last = match bytes.last() {
+            Some(b) => *b as u64,
+            None => 0,
+        };
+        let print = (len & 0xff) << 8 | last;
+        (
             // SAFETY: a `str`'s pointer is never null, even when it is empty.
-            ptr: unsafe { std::ptr::NonNull::new_unchecked(ptr as *mut u8) },
-            meta: (len as u64 & LEN_MASK) | kind << KIND_SHIFT,
-        }
+            unsafe { std::ptr::NonNull::new_unchecked(s.as_ptr() as *mut u8) },
+            len | print << PRINT_SHIFT | kind << KIND_SHIFT,
+        )
     }
 
-    #[inline]
+    #[inline(always)]
     const fn from_static(s: &'static str) -> Str {
-        Str::from_raw(s.as_ptr(), s.len(), STATIC)
+        let (ptr, meta) = Str::parts(s, STATIC);
+        Str { ptr, meta }
     }
 
     fn from_box(s: Box<str>) -> Str {
-        let len = s.len();
-        Str::from_raw(Box::into_raw(s) as *const u8, len, OWNED)
+        let (_, meta) = Str::parts(&s, OWNED);
+        // The pointer is the one `into_raw` gives back, which owns the string.
+        let ptr = Box::into_raw(s) as *mut u8;
+        Str {
+            // SAFETY: from a `Box`, never null.
+            ptr: unsafe { std::ptr::NonNull::new_unchecked(ptr) },
+            meta,
+        }
     }
 
     fn from_arc(s: Arc<str>) -> Str {
-        let len = s.len();
-        Str::from_raw(Arc::into_raw(s) as *const u8, len, SHARED)
+        let (_, meta) = Str::parts(&s, SHARED);
+        let ptr = Arc::into_raw(s) as *const u8 as *mut u8;
+        Str {
+            // SAFETY: from an `Arc`, never null.
+            ptr: unsafe { std::ptr::NonNull::new_unchecked(ptr) },
+            meta,
+        }
+    }
+
+    /// The length modulo 256 and the last byte (0 when empty), as
+    /// `len % 256 << 8 | last`.
+    #[inline]
+    fn fingerprint(&self) -> u16 {
+        (self.meta >> PRINT_SHIFT) as u16
     }
 
     #[inline]
@@ -125,6 +159,7 @@ macro_rules! string_type {
 
         impl $name {
             /// A value borrowed from a static string, with no allocation.
+            #[inline(always)]
             pub const fn from_static(s: &'static str) -> Self {
                 Self(Str::from_static(s))
             }
@@ -192,6 +227,7 @@ macro_rules! string_type {
             }
         }
         impl From<&'static str> for $name {
+            #[inline(always)]
             fn from(s: &'static str) -> Self {
                 Self(Str::from_static(s))
             }
@@ -238,6 +274,16 @@ string_type!(
 );
 
 impl Key {
+    /// A 16-bit summary of the key, read without touching its bytes: its
+    /// length modulo 256 in the high byte and its last byte (0 when empty)
+    /// in the low one. Equal keys have equal fingerprints; keys of the same
+    /// length usually differ in their last byte, so different keys mostly
+    /// have different ones. Duplicate-key checks compare these first.
+    #[inline]
+    pub fn fingerprint(&self) -> u16 {
+        self.0.fingerprint()
+    }
+
     /// Pairs this key with a value.
     pub fn value(self, value: impl Into<Value>) -> KeyValue {
         KeyValue {
@@ -359,6 +405,7 @@ impl fmt::Display for Value {
 macro_rules! value_from {
     ($($t:ty => |$v:ident| $e:expr),* $(,)?) => {
         $(impl From<$t> for Value {
+            #[inline]
             fn from($v: $t) -> Self {
                 $e
             }
@@ -547,6 +594,34 @@ mod tests {
     /// an independent value, and gives back its shared references, on any
     /// thread. (That owned strings are freed, and nothing else, is counted
     /// by an allocator in `tests/alloc.rs`, `attribute_strings_free_what_they_own`.)
+    /// A key's fingerprint (its length modulo 256 and last byte) is the
+    /// same whichever kind holds it, and keeping it beside the length does
+    /// not change the length read back, below or above 2^16.
+    #[test]
+    fn fingerprints_and_lengths_for_every_kind() {
+        let expected = |s: &str| {
+            ((s.len() % 256) as u16) << 8 | u16::from(s.as_bytes().last().copied().unwrap_or(0))
+        };
+        let long = "é".repeat(40_000) + "z";
+        for text in ["", "k", "http.request.method", "ü", long.as_str()] {
+            let keys = [
+                Key::from(&*Box::leak(text.to_string().into_boxed_str())),
+                Key::from(text.to_string()),
+                Key::from(Arc::<str>::from(text)),
+            ];
+            for key in keys {
+                assert_eq!(key.fingerprint(), expected(text), "{}", text.len());
+                assert_eq!(key.len(), text.len());
+                assert_eq!(key.as_str(), text);
+                assert_eq!(key.clone().fingerprint(), expected(text));
+                assert_eq!(key.clone().as_str(), text);
+            }
+        }
+        const LITERAL: Key = Key::from_static("net.peer.name");
+        assert_eq!(LITERAL.fingerprint(), expected("net.peer.name"));
+        assert_eq!(StringValue::from(long.clone()).as_str(), long);
+    }
+
     #[test]
     fn strings_of_every_kind_read_clone_and_release() {
         assert_eq!(std::mem::size_of::<Key>(), 16);

@@ -1,7 +1,7 @@
 //! Span limits: how many attributes, events and links a span keeps, and how
 //! long attribute values may be. What is dropped is counted for export.
 
-use clew_api::{Array, KeyValue, StringValue, Value};
+use clew_api::{Array, Key, KeyValue, StringValue, Value};
 
 use crate::env::Env;
 
@@ -119,19 +119,18 @@ pub(crate) fn truncate_value(value: &mut Value, max: Option<usize>) {
     }
 }
 
-/// A key's length and last byte in one word.
+/// A key's length modulo 256 and last byte ([`Key::fingerprint`]), kept
+/// beside the key's pointer: read without touching the key's bytes.
 #[inline(always)]
-fn fingerprint(key: &str) -> u64 {
-    let key = key.as_bytes();
-    (key.len() as u64) << 8 | u64::from(key.last().copied().unwrap_or(0))
+fn fingerprint(key: &Key) -> u64 {
+    u64::from(key.fingerprint())
 }
 
-/// Key equality that rejects most different keys without a `memcmp` call:
+/// Key equality that rejects most different keys without reading them:
 /// attribute keys of the same length usually differ in their last byte.
 #[inline]
-fn same_key(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    a.len() == b.len() && a.last() == b.last() && a == b
+fn same_key(a: &Key, b: &Key) -> bool {
+    a.fingerprint() == b.fingerprint() && a.as_str() == b.as_str()
 }
 
 /// Sets `kv` in `attributes` within `max` entries: it replaces a same-key
@@ -146,10 +145,7 @@ pub(crate) fn set_attribute(
 ) -> bool {
     truncate_value(&mut kv.value, length);
     if !repeats {
-        if let Some(existing) = attributes
-            .iter_mut()
-            .find(|a| same_key(a.key.as_str(), kv.key.as_str()))
-        {
+        if let Some(existing) = attributes.iter_mut().find(|a| same_key(&a.key, &kv.key)) {
             existing.value = kv.value;
             return true;
         }
@@ -234,7 +230,7 @@ fn has_duplicate_keys(attributes: &[KeyValue]) -> bool {
 #[inline(always)]
 fn four_may_share_a_key(keys: [&KeyValue; 4]) -> bool {
     let lanes = keys.iter().enumerate().fold(0u64, |word, (i, kv)| {
-        word | (fingerprint(kv.key.as_str()) & 0xffff) << (16 * i)
+        word | fingerprint(&kv.key) << (16 * i)
     });
     const ONES: u64 = 0x0001_0001_0001_0001;
     const HIGHS: u64 = 0x8000_8000_8000_8000;
@@ -252,15 +248,14 @@ fn four_may_share_a_key(keys: [&KeyValue; 4]) -> bool {
 fn has_duplicate_keys_among(attributes: &[KeyValue]) -> bool {
     let mut seen = 0u64;
     for kv in attributes {
-        let print = fingerprint(kv.key.as_str());
+        let print = fingerprint(&kv.key);
         // Last byte plus seven times the length, as a bit of 64.
         let bit = 1u64 << ((print & 0xff).wrapping_add((print >> 8).wrapping_mul(7)) & 63);
         if seen & bit != 0 {
-            return attributes.iter().enumerate().any(|(i, a)| {
-                attributes[..i]
-                    .iter()
-                    .any(|b| same_key(b.key.as_str(), a.key.as_str()))
-            });
+            return attributes
+                .iter()
+                .enumerate()
+                .any(|(i, a)| attributes[..i].iter().any(|b| same_key(&b.key, &a.key)));
         }
         seen |= bit;
     }
@@ -369,6 +364,44 @@ mod tests {
         // Lanes with their top bit set (a last byte of 0x80 or more).
         assert!(!has_duplicate_keys(&["é", "ü", "ö", "ä"].map(kv)));
         assert!(has_duplicate_keys(&["é", "ü", "ö", "ü"].map(kv)));
+    }
+
+    /// The fingerprint is kept with each key when it is made, whatever
+    /// holds its bytes: a static key and an owned or shared one with the
+    /// same text are the same key, at every size of list.
+    #[test]
+    fn keys_of_every_kind_are_compared_by_their_text() {
+        let owned = |k: &str| KeyValue::new(k.to_string(), 1);
+        let shared = |k: &str| KeyValue::new(std::sync::Arc::<str>::from(k), 1);
+        let stat = |k: &'static str| KeyValue::new(k, 1);
+        for other in [owned, shared] {
+            assert!(has_duplicate_keys(&[stat("k1"), other("k1")]));
+            assert!(has_duplicate_keys(&[
+                stat("k1"),
+                stat("k2"),
+                stat("k3"),
+                other("k2")
+            ]));
+            assert!(!has_duplicate_keys(&[
+                stat("k1"),
+                stat("k2"),
+                stat("k3"),
+                other("k4")
+            ]));
+            let mut list = vec![stat("a"), stat("b"), stat("c"), stat("d"), stat("e")];
+            list.push(other("c"));
+            assert!(has_duplicate_keys(&list));
+            let mut list = vec![stat("a"), other("b")];
+            assert!(set_attribute(
+                &mut list,
+                KeyValue::new("b", 9),
+                10,
+                None,
+                false
+            ));
+            assert_eq!(list.len(), 2, "replaced, not added");
+            assert_eq!(list[1].value, Value::I64(9));
+        }
     }
 
     #[test]
