@@ -66,21 +66,21 @@ impl Str {
 
     fn from_box(s: Box<str>) -> Str {
         let (_, meta) = Str::parts(&s, OWNED);
-        // The pointer is the one `into_raw` gives back, which owns the string.
-        let ptr = Box::into_raw(s) as *mut u8;
-        Str {
-            // SAFETY: from a `Box`, never null.
-            ptr: unsafe { std::ptr::NonNull::new_unchecked(ptr) },
-            meta,
-        }
+        Str::owning(Box::into_raw(s), meta)
     }
 
     fn from_arc(s: Arc<str>) -> Str {
         let (_, meta) = Str::parts(&s, SHARED);
-        let ptr = Arc::into_raw(s) as *const u8 as *mut u8;
+        Str::owning(Arc::into_raw(s).cast_mut(), meta)
+    }
+
+    /// A `Str` holding the pointer that `Box::into_raw` or `Arc::into_raw`
+    /// gave back, which owns the string (not the one `parts` read through a
+    /// borrow), with its `meta`.
+    fn owning(raw: *mut str, meta: u64) -> Str {
         Str {
-            // SAFETY: from an `Arc`, never null.
-            ptr: unsafe { std::ptr::NonNull::new_unchecked(ptr) },
+            // SAFETY: from a `Box` or an `Arc`, never null.
+            ptr: unsafe { std::ptr::NonNull::new_unchecked(raw.cast::<u8>()) },
             meta,
         }
     }
@@ -590,10 +590,6 @@ fn keep_spare_list(spare: &mut Vec<Vec<KeyValue>>, mut list: Vec<KeyValue>) {
 mod tests {
     use super::*;
 
-    /// Every kind of `Str` reads back what it was made from, clones into
-    /// an independent value, and gives back its shared references, on any
-    /// thread. (That owned strings are freed, and nothing else, is counted
-    /// by an allocator in `tests/alloc.rs`, `attribute_strings_free_what_they_own`.)
     /// A key's fingerprint (its length modulo 256 and last byte) is the
     /// same whichever kind holds it, and keeping it beside the length does
     /// not change the length read back, below or above 2^16.
@@ -622,6 +618,10 @@ mod tests {
         assert_eq!(StringValue::from(long.clone()).as_str(), long);
     }
 
+    /// Every kind of `Str` reads back what it was made from, clones into
+    /// an independent value, and gives back its shared references, on any
+    /// thread. (That owned strings are freed, and nothing else, is counted
+    /// by an allocator in `tests/alloc.rs`, `attribute_strings_free_what_they_own`.)
     #[test]
     fn strings_of_every_kind_read_clone_and_release() {
         assert_eq!(std::mem::size_of::<Key>(), 16);
