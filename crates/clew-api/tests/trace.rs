@@ -139,6 +139,37 @@ fn every_builder_step_keeps_the_earlier_ones() {
     assert_eq!(&built.parent, parent.span_context());
 }
 
+/// A panic in what a builder step is given (here an attribute iterator)
+/// reaches the caller; the builder is given up (leaked, not dropped: see
+/// `SpanBuilder::with_attributes`), no span starts, and the tracer and the
+/// current context work as before.
+#[test]
+fn a_panicking_attribute_iterator_in_a_builder_reaches_the_caller() {
+    let rec = Recorder::new();
+    let tracer = rec.tracer("t");
+    let parent = tracer.start("parent");
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        tracer
+            .span(String::from("never"))
+            .with_parent(Context::new().with_span(parent.handle()))
+            .with_attribute(KeyValue::new("kept", String::from("owned")))
+            .with_attributes((0..3).map(|i| {
+                assert!(i < 2, "the iterator fails");
+                KeyValue::new("n", i)
+            }))
+            .start()
+    }));
+    assert!(result.is_err());
+    assert!(!Context::current().has_active_span());
+    tracer
+        .span("after")
+        .with_attributes([KeyValue::new("k", 1)])
+        .start()
+        .end();
+    parent.end();
+    assert_eq!(rec.names(), ["after", "parent"]);
+}
+
 #[test]
 fn span_ends_once_when_dropped_and_stops_recording() {
     let rec = Recorder::new();

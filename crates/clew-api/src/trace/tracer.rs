@@ -213,6 +213,13 @@ fn noop_span_from_current() -> Span {
 }
 
 /// Configures a span before it starts. Made by [`Tracer::span`].
+///
+/// Should what a step is given panic (an iterator handed to
+/// [`with_attributes`](Self::with_attributes) or
+/// [`with_links`](Self::with_links), a conversion into a start time), the
+/// panic reaches the caller and the builder is leaked, not dropped: what it
+/// held (its attribute list, an explicit parent context) is not freed. Every
+/// step is cheaper for it.
 #[must_use = "a span builder does nothing until started"]
 pub struct SpanBuilder<'a> {
     tracer: &'a Tracer,
@@ -230,23 +237,20 @@ impl fmt::Debug for SpanBuilder<'_> {
 }
 
 impl<'a> SpanBuilder<'a> {
-    /// Changes what the span starts with and hands the builder back, rebuilt
-    /// from its parts. Changed in place and returned as `self`, the whole
-    /// builder (152 bytes) was copied through a `memcpy` call at every step
-    /// of a chain that could unwind (a push, an `into`).
+    /// Changes what the span starts with and hands the builder back. Taken
+    /// apart and rebuilt, the start (96 bytes) was copied on every step; as
+    /// `self` changed in place, with the builder dropped should `f` unwind,
+    /// the whole builder (152 bytes) was copied through a `memcpy` call.
     #[inline(always)]
     fn map_start(self, f: impl FnOnce(&mut SpanStart)) -> Self {
-        let SpanBuilder {
-            tracer,
-            mut start,
-            parent,
-        } = self;
-        f(&mut start);
-        SpanBuilder {
-            tracer,
-            start,
-            parent,
-        }
+        // If `f` unwinds (a panicking iterator or conversion handed to the
+        // builder), the builder is leaked, not dropped (the type's
+        // documentation says so). Measured with 4 attributes and an event:
+        // 16 instructions a span fewer than taking the builder apart, and
+        // 30 fewer than a guard that dropped it on unwinding.
+        let mut this = ManuallyDrop::new(self);
+        f(&mut this.start);
+        ManuallyDrop::into_inner(this)
     }
 
     /// Sets the kind.
