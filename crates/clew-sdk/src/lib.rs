@@ -89,8 +89,11 @@ pub mod env;
 pub mod export;
 pub mod id;
 pub mod limits;
+#[cfg(test)]
+mod lock_tests;
 pub mod processor;
 mod provider;
+mod queue_lock;
 pub mod resource;
 pub mod sampler;
 pub mod shutdown;

@@ -5,6 +5,7 @@
 //! needs the application's async runtime. [`SimpleSpanProcessor`] exports
 //! each span as it ends, on the ending thread: for tests and debugging.
 
+use crate::queue_lock::{QueueLock, QueueLockGuard};
 use std::collections::VecDeque;
 use std::fmt;
 use std::marker::PhantomData;
@@ -393,10 +394,15 @@ impl BatchConfig {
 
 /// How many queues producers spread over: each thread sticks to one, so
 /// threads rarely share a lock. The queue-size limit applies to each.
+/// A power of two: a thread's index is masked into range, without a bounds
+/// check.
 const SHARDS: usize = 4;
+const _: () = assert!(SHARDS.is_power_of_two());
 
-/// One producer queue.
+/// One producer queue, on cache lines of its own: two producers filling
+/// neighbouring shards do not invalidate each other's lines.
 #[derive(Default)]
+#[repr(align(128))]
 struct Shard {
     /// The batch being filled, up to `max_export_batch_size`.
     current: Vec<SpanData>,
@@ -404,6 +410,10 @@ struct Shard {
     full: VecDeque<Vec<SpanData>>,
     /// Spans in `current` and `full`.
     waiting: usize,
+    /// How many may wait: the queue size, or zero once the processor shuts
+    /// down ([`BatchShared::close`]). One comparison on every span checks
+    /// both.
+    limit: usize,
     /// Sampled spans received.
     created: u64,
     /// Spans dropped because the queue was full or shut down.
@@ -456,7 +466,7 @@ struct LaneState {
 pub const MAX_CONCURRENT_EXPORTS: usize = 64;
 
 struct BatchShared {
-    shards: Box<[Mutex<Shard>]>,
+    shards: [QueueLock<Shard>; SHARDS],
     control: Mutex<Control>,
     shutdown: AtomicBool,
     /// Bumped at everything the worker must act on: a full batch handed
@@ -479,6 +489,16 @@ struct BatchShared {
 }
 
 impl BatchShared {
+    /// Marks the processor shut down and closes every shard to new spans;
+    /// returns whether it already was.
+    fn close(&self) -> bool {
+        let was = self.shutdown.swap(true, Ordering::AcqRel);
+        for shard in &self.shards {
+            shard.lock().limit = 0;
+        }
+        was
+    }
+
     /// Counters; `queued` is derived, so `created == exported + dropped + queued`
     /// holds exactly in every snapshot. The worker's counters are read first:
     /// every span they count was created before, so `queued` never goes negative.
@@ -489,7 +509,7 @@ impl BatchShared {
         };
         let (mut created, mut dropped) = (0, 0);
         for shard in self.shards.iter() {
-            let s = lock(shard);
+            let s = shard.lock();
             created += s.created;
             dropped += s.dropped;
         }
@@ -533,7 +553,7 @@ fn shard_index() -> usize {
     thread_local! {
         static INDEX: usize = NEXT.fetch_add(1, Ordering::Relaxed) % SHARDS;
     }
-    INDEX.try_with(|i| *i).unwrap_or(0)
+    INDEX.try_with(|i| *i).unwrap_or(0) & (SHARDS - 1)
 }
 
 /// Queues sampled spans and exports them in batches from its own thread.
@@ -605,7 +625,12 @@ impl BatchSpanProcessor {
 
     fn start(exporter: Box<dyn SpanExporter>, config: BatchConfig) -> BatchSpanProcessor {
         let shared = Arc::new(BatchShared {
-            shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
+            shards: std::array::from_fn(|_| {
+                QueueLock::new(Shard {
+                    limit: config.max_queue_size,
+                    ..Shard::default()
+                })
+            }),
             control: Mutex::new(Control::default()),
             shutdown: AtomicBool::new(false),
             signals: AtomicUsize::new(0),
@@ -630,7 +655,7 @@ impl BatchSpanProcessor {
                 diagnostics::report(Diagnostic::Other(format!(
                     "BatchSpanProcessor: cannot start its thread ({e}); spans will be dropped"
                 )));
-                shared.shutdown.store(true, Ordering::Release);
+                shared.close();
                 lock(&shared.control).worker_exited = true;
                 None
             }
@@ -692,9 +717,9 @@ impl BatchSpanProcessor {
         }
         let shared = &*self.shared;
         let config = &shared.config;
-        let mut shard = lock(&shared.shards[shard_index()]);
+        let mut shard = shared.shards[shard_index()].lock();
         shard.created += 1;
-        if shard.waiting >= config.max_queue_size || shared.shutdown.load(Ordering::Relaxed) {
+        if shard.waiting >= shard.limit {
             shard.dropped += 1;
             shard.unreported_drops += 1;
             drop(shard);
@@ -707,30 +732,41 @@ impl BatchSpanProcessor {
         push(&mut shard.current);
         shard.waiting += 1;
         if shard.current.len() >= config.max_export_batch_size {
-            let batch = std::mem::take(&mut shard.current);
-            shard.full.push_back(batch);
-            drop(shard);
-            shared.wake_worker();
-            // The next buffer comes from the pool, where exported batches
-            // return with their spans still in them: dropping those here, on
-            // a producer thread, spreads the freeing over the producers
-            // instead of loading it all on the export thread.
-            let buffer = shared.buffers.take(config.max_export_batch_size);
-            let mut shard = lock(&shared.shards[shard_index()]);
-            if shard.current.capacity() == 0 {
-                shard.current = buffer;
-            }
-            drop(shard);
-            // Offer the worker this thread's time slice, once per batch. It
-            // never waits: with a free core it returns at once. When the
-            // producers fill the cores, the worker (woken above, or woken
-            // by another producer and not yet running) gets one at once
-            // instead of when the scheduler next looks. Yielding only when
-            // the queue was three-quarters full left two producers dropping
-            // 1.9-7.2% of their spans; once per batch, 0.9-2.8%
-            // (interleaved runs, docs/benchmarks.md).
-            std::thread::yield_now();
+            self.hand_over(shard);
         }
+    }
+
+    /// Hands the shard's full batch to the worker and gives the shard the
+    /// next buffer. Out of line: once a batch, and kept out of the per-span
+    /// path, which then saves fewer registers.
+    #[cold]
+    #[inline(never)]
+    fn hand_over(&self, mut shard: QueueLockGuard<'_, Shard>) {
+        let shared = &*self.shared;
+        let config = &shared.config;
+        let batch = std::mem::take(&mut shard.current);
+        shard.full.push_back(batch);
+        drop(shard);
+        shared.wake_worker();
+        // The next buffer comes from the pool, where exported batches
+        // return with their spans still in them: dropping those here, on
+        // a producer thread, spreads the freeing over the producers
+        // instead of loading it all on the export thread.
+        let buffer = shared.buffers.take(config.max_export_batch_size);
+        let mut shard = shared.shards[shard_index()].lock();
+        if shard.current.capacity() == 0 {
+            shard.current = buffer;
+        }
+        drop(shard);
+        // Offer the worker this thread's time slice, once per batch. It
+        // never waits: with a free core it returns at once. When the
+        // producers fill the cores, the worker (woken above, or woken
+        // by another producer and not yet running) gets one at once
+        // instead of when the scheduler next looks. Yielding only when
+        // the queue was three-quarters full left two producers dropping
+        // 1.9-7.2% of their spans; once per batch, 0.9-2.8%
+        // (interleaved runs, docs/benchmarks.md).
+        std::thread::yield_now();
     }
 }
 
@@ -780,7 +816,7 @@ impl SpanProcessor for BatchSpanProcessor {
     fn shutdown(&self, timeout: Duration) -> Result<(), ProcessorError> {
         let deadline = deadline_after(timeout);
         let dropped_before = self.shared.stats().dropped;
-        if self.shared.shutdown.swap(true, Ordering::AcqRel) {
+        if self.shared.close() {
             return Err(ProcessorError::AlreadyShutdown);
         }
         {
@@ -827,7 +863,7 @@ impl SpanProcessor for BatchSpanProcessor {
 
 impl Drop for BatchSpanProcessor {
     fn drop(&mut self) {
-        if !self.shared.shutdown.swap(true, Ordering::AcqRel) {
+        if !self.shared.close() {
             // Dropped without a shutdown: export what is queued, in the
             // background; the worker exits when done.
             lock(&self.shared.control).worker_waiting = false;
@@ -927,7 +963,7 @@ fn collect(shared: &BatchShared, partial: bool, batches: &mut Vec<Vec<SpanData>>
     // The batch partial spans are merged into, by index in `batches`.
     let mut open: Option<usize> = None;
     for shard in shared.shards.iter() {
-        let mut s = lock(shard);
+        let mut s = shard.lock();
         drops += std::mem::take(&mut s.unreported_drops);
         let mut taken = 0;
         while let Some(batch) = s.full.pop_front() {
@@ -1164,7 +1200,7 @@ fn batch_loop(shared: &BatchShared) {
         // queues a full batch after the look sees `worker_waiting` and wakes us.
         c.worker_waiting = true;
         drop(c);
-        let more = shared.shards.iter().any(|s| !lock(s).full.is_empty());
+        let more = shared.shards.iter().any(|s| !s.lock().full.is_empty());
         let mut c = lock(&shared.control);
         let wait = next_export.saturating_duration_since(Instant::now());
         if more || wait.is_zero() || !c.worker_waiting {
