@@ -489,14 +489,16 @@ struct BatchShared {
 }
 
 impl BatchShared {
-    /// Marks the processor shut down and closes every shard to new spans;
-    /// returns whether it already was.
+    /// Closes every shard to new spans, then marks the processor shut
+    /// down; returns whether it already was. In that order: a worker that
+    /// sees the mark and drains the shards for the last time knows that no
+    /// span can be queued after it (each limit was set under its shard's
+    /// lock before the mark, which the worker reads with `Acquire`).
     fn close(&self) -> bool {
-        let was = self.shutdown.swap(true, Ordering::AcqRel);
         for shard in &self.shards {
             shard.lock().limit = 0;
         }
-        was
+        self.shutdown.swap(true, Ordering::AcqRel)
     }
 
     /// Counters; `queued` is derived, so `created == exported + dropped + queued`

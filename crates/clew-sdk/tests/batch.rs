@@ -665,3 +665,51 @@ fn a_buffer_beyond_the_spares_frees_its_attribute_lists() {
     );
     p.shutdown(Duration::from_secs(5)).unwrap();
 }
+
+/// Spans handed to the processor from two threads while it shuts down are
+/// each exported or counted as dropped: none is left queued once the
+/// producers are done, however the shutdown falls between their spans.
+#[test]
+fn spans_ended_during_shutdown_are_exported_or_dropped_never_left_queued() {
+    use clew_sdk::processor::SpanProcessor;
+    let memory = clew_sdk::export::InMemoryExporter::new();
+    let source = SdkTracerProvider::builder()
+        .with_env(Env::from_pairs([("X", "1")]))
+        .with_simple_exporter(memory.clone())
+        .build();
+    for _ in 0..16 {
+        source.tracer("t").start("x").end();
+    }
+    let spans = Arc::new(memory.finished_spans());
+    for round in 0..20u64 {
+        let p = Arc::new(
+            BatchSpanProcessor::builder(Discard)
+                .with_env(Env::from_pairs([("X", "1")]))
+                .with_config(BatchConfig::default().with_max_export_batch_size(64))
+                .build(),
+        );
+        let producers: Vec<_> = (0..2)
+            .map(|_| {
+                let (p, spans) = (Arc::clone(&p), Arc::clone(&spans));
+                std::thread::spawn(move || {
+                    for span in spans.iter().cycle().take(20_000) {
+                        p.on_end(span.clone());
+                    }
+                })
+            })
+            .collect();
+        std::thread::sleep(Duration::from_micros(100 * round));
+        // Spans dropped at the full queue meanwhile are reported as lost.
+        match p.shutdown(Duration::from_secs(10)) {
+            Ok(()) | Err(ProcessorError::SpansLost { .. }) => {}
+            Err(e) => panic!("round {round}: {e:?}"),
+        }
+        for t in producers {
+            t.join().unwrap();
+        }
+        let s = p.stats().unwrap();
+        invariant(&s);
+        assert_eq!(s.created, 40_000, "{s:?}");
+        assert_eq!(s.queued, 0, "round {round}: {s:?}");
+    }
+}
