@@ -12,10 +12,13 @@ pub(crate) trait TestLock<T>: Send + Sync + 'static {
 
 /// Increments from several threads, each read-modify-write split into a
 /// load and a store under the lock, add up exactly: no two holders
-/// overlapped, and each saw the previous one's write. Every
-/// `hold_long_every`-th holder keeps the lock for 200 µs, past the waiters'
-/// spinning.
-pub(crate) fn holders_never_overlap<L: TestLock<(u64, bool)>>(rounds: u64, hold_long_every: u64) {
+/// overlapped, and each saw the previous one's write. With
+/// `hold_long_every`, every such holder keeps the lock for 200 µs, past the
+/// waiters' spinning.
+pub(crate) fn holders_never_overlap<L: TestLock<(u64, bool)>>(
+    rounds: u64,
+    hold_long_every: Option<u64>,
+) {
     const THREADS: usize = 4;
     let lock = Arc::new(L::new_lock((0, false)));
     let start = Arc::new(Barrier::new(THREADS));
@@ -30,7 +33,7 @@ pub(crate) fn holders_never_overlap<L: TestLock<(u64, bool)>>(rounds: u64, hold_
                         held.1 = true;
                         let seen = held.0;
                         std::hint::black_box(&mut *held);
-                        if round % hold_long_every == 0 {
+                        if hold_long_every.is_some_and(|every| round % every == 0) {
                             std::thread::sleep(Duration::from_micros(200));
                         }
                         held.0 = seen + 1;

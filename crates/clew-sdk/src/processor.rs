@@ -553,7 +553,7 @@ impl BatchShared {
 fn shard_index() -> usize {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
     thread_local! {
-        static INDEX: usize = NEXT.fetch_add(1, Ordering::Relaxed) % SHARDS;
+        static INDEX: usize = NEXT.fetch_add(1, Ordering::Relaxed);
     }
     INDEX.try_with(|i| *i).unwrap_or(0) & (SHARDS - 1)
 }
@@ -719,7 +719,8 @@ impl BatchSpanProcessor {
         }
         let shared = &*self.shared;
         let config = &shared.config;
-        let mut shard = shared.shards[shard_index()].lock();
+        let shard_lock = &shared.shards[shard_index()];
+        let mut shard = shard_lock.lock();
         shard.created += 1;
         if shard.waiting >= shard.limit {
             shard.dropped += 1;
@@ -734,16 +735,16 @@ impl BatchSpanProcessor {
         push(&mut shard.current);
         shard.waiting += 1;
         if shard.current.len() >= config.max_export_batch_size {
-            self.hand_over(shard);
+            self.hand_over(shard_lock, shard);
         }
     }
 
-    /// Hands the shard's full batch to the worker and gives the shard the
-    /// next buffer. Out of line: once a batch, and kept out of the per-span
+    /// Hands the shard's full batch to the worker and gives the shard (held
+    /// through `shard`, the guard of `shard_lock`) the next buffer. Out of line: once a batch, and kept out of the per-span
     /// path, which then saves fewer registers.
     #[cold]
     #[inline(never)]
-    fn hand_over(&self, mut shard: QueueLockGuard<'_, Shard>) {
+    fn hand_over(&self, shard_lock: &QueueLock<Shard>, mut shard: QueueLockGuard<'_, Shard>) {
         let shared = &*self.shared;
         let config = &shared.config;
         let batch = std::mem::take(&mut shard.current);
@@ -755,7 +756,7 @@ impl BatchSpanProcessor {
         // a producer thread, spreads the freeing over the producers
         // instead of loading it all on the export thread.
         let buffer = shared.buffers.take(config.max_export_batch_size);
-        let mut shard = shared.shards[shard_index()].lock();
+        let mut shard = shard_lock.lock();
         if shard.current.capacity() == 0 {
             shard.current = buffer;
         }

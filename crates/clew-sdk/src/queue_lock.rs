@@ -164,7 +164,7 @@ mod tests {
     /// that they sleep and must be woken.
     #[test]
     fn holders_never_overlap_and_sleepers_are_woken() {
-        lock_tests::holders_never_overlap::<QueueLock<_>>(5_000, 100);
+        lock_tests::holders_never_overlap::<QueueLock<_>>(5_000, Some(100));
     }
 
     /// The waiter has gone to sleep (the lock is marked contended) and is
