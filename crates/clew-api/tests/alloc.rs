@@ -125,3 +125,58 @@ fn extracting_a_valid_traceparent_allocates_nothing() {
     assert_eq!(n, 0);
     assert!(cx.span_context().is_remote());
 }
+
+/// Without an SDK, a builder span's attribute list goes back to the
+/// thread's spare lists and the next builder span takes it again: after the
+/// first, builder spans with attributes allocate nothing, what their
+/// attributes own is still released, and each span still carries its
+/// parent's context (none outside a trace).
+#[test]
+fn noop_builder_spans_reuse_their_attribute_list() {
+    use clew_api::{KeyValue, Value};
+    use std::sync::Arc;
+
+    let tracer = global::tracer("bench");
+    let build = |last: Value| {
+        let span = tracer
+            .span("x")
+            .with_attributes([
+                KeyValue::new("k1", "value"),
+                KeyValue::new("k2", 42),
+                KeyValue::new("k3", true),
+                KeyValue::new("k4", last),
+            ])
+            .start();
+        span.add_event("event", vec![]);
+        let context = span.span_context().clone();
+        span.end();
+        context
+    };
+    build(Value::F64(1.5));
+    let ((), n) = allocations(|| {
+        for _ in 0..1000 {
+            assert!(!build(Value::F64(1.5)).is_valid(), "no trace, no context");
+        }
+    });
+    assert_eq!(n, 0);
+
+    let shared: Arc<str> = Arc::from("shared");
+    build(Value::from(Arc::clone(&shared)));
+    assert_eq!(
+        Arc::strong_count(&shared),
+        1,
+        "the attribute's value is released"
+    );
+
+    let carrier: HashMap<String, String> = [(
+        "traceparent".to_owned(),
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".to_owned(),
+    )]
+    .into();
+    let parent = TraceContextPropagator.extract_with_context(&Context::new(), &carrier);
+    let _g = parent.clone().attach();
+    let ((), n) = allocations(|| {
+        assert_eq!(&build(Value::F64(1.5)), parent.span_context());
+    });
+    assert_eq!(n, 0);
+}
