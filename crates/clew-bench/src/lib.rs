@@ -57,6 +57,16 @@ pub const WORKLOADS: &[Workload] = &[
         weight: 1,
     },
     Workload {
+        name: "noop_span/builder_4attr",
+        system: "clew",
+        weight: 1,
+    },
+    Workload {
+        name: "noop_span/builder_4attr",
+        system: "opentelemetry",
+        weight: 1,
+    },
+    Workload {
         name: "propagation_inject_extract/roundtrip",
         system: "clew",
         weight: 1,
@@ -171,6 +181,10 @@ pub fn run(workload: &Workload, iterations: u64) -> bool {
         ("noop_span/start_end", "opentelemetry") => repeat(iterations, otel::noop_start_end()),
         ("noop_span/in_span", "clew") => repeat(iterations, clew::noop_in_span()),
         ("noop_span/in_span", "opentelemetry") => repeat(iterations, otel::noop_in_span()),
+        ("noop_span/builder_4attr", "clew") => clew::noop_builder_4attr(iterations),
+        ("noop_span/builder_4attr", "opentelemetry") => {
+            repeat(iterations, otel::noop_builder_4attr())
+        }
         ("propagation_inject_extract/roundtrip", "clew") => repeat(iterations, clew::roundtrip()),
         ("propagation_inject_extract/roundtrip", "opentelemetry") => {
             repeat(iterations, otel::roundtrip())
@@ -242,7 +256,7 @@ pub mod clew {
     use super::*;
     use clew_api::propagation::{TextMapPropagator, TraceContextPropagator};
     use clew_api::trace::{SpanContext, SpanId, TraceFlags, TraceId, TraceState};
-    use clew_api::{global, Context};
+    use clew_api::{global, Context, KeyValue};
     use std::collections::HashMap;
 
     fn remote_context() -> Context {
@@ -274,6 +288,37 @@ pub mod clew {
             tracer.in_span("x", |span| {
                 black_box(span);
             })
+        }
+    }
+
+    /// No SDK installed: the recorded-span workload's span (a builder with
+    /// 4 attributes, 1 event, end), which a library makes whether or not
+    /// the application installed an SDK.
+    ///
+    /// Out of line, with its own loop, and with the attributes as an array
+    /// iterator rather than an array: a second caller of the builder steps
+    /// the recorded-span rows use (the same function, or the same generic
+    /// steps) changed how those rows' loops were compiled (+53 to +194
+    /// instructions).
+    #[inline(never)]
+    #[allow(clippy::useless_conversion)] // reason: a distinct instantiation of `with_attributes`, on purpose
+    pub fn noop_builder_4attr(iterations: u64) {
+        let tracer = global::tracer("bench");
+        for _ in 0..iterations {
+            let span = tracer
+                .span("x")
+                .with_attributes(
+                    [
+                        KeyValue::new("k1", "value"),
+                        KeyValue::new("k2", 42),
+                        KeyValue::new("k3", true),
+                        KeyValue::new("k4", 1.5),
+                    ]
+                    .into_iter(),
+                )
+                .start();
+            span.add_event("event", vec![]);
+            span.end();
         }
     }
 
@@ -351,6 +396,13 @@ pub mod otel {
                 black_box(cx);
             })
         }
+    }
+
+    /// No provider installed: the same builder span as clew's.
+    #[inline]
+    pub fn noop_builder_4attr() -> impl FnMut() {
+        let tracer = global::tracer("bench");
+        move || crate::sdk::otel_span_4attr(&tracer)
     }
 
     /// Inject into a new map, then extract from it.
