@@ -183,7 +183,7 @@ impl Tracer {
 /// context. Its attribute list goes back to this thread's spare lists, as
 /// an SDK's finished spans' do, so the next builder span takes it again:
 /// dropped, every builder span with attributes in a process without an SDK
-/// made a `malloc`/`free` pair and ran each attribute's drop glue (616
+/// made a `malloc`/`free` pair and ran each attribute's drop glue (602
 /// instructions for 4 attributes and an event).
 ///
 /// Out of line, so that the call that starts a builder's span with an SDK
