@@ -133,6 +133,21 @@ fn same_key(a: &Key, b: &Key) -> bool {
     a.fingerprint() == b.fingerprint() && a.as_str() == b.as_str()
 }
 
+impl SpanLimits {
+    /// [`limit_attributes`] for a list of at most `max`, with these limits'
+    /// value length and rule for repeated keys: what every list given whole
+    /// (a span's at start, an event's, a link's) goes through.
+    #[inline(always)]
+    pub(crate) fn limit_list(&self, attributes: &mut Vec<KeyValue>, max: u32) -> u32 {
+        limit_attributes(
+            attributes,
+            max,
+            self.max_attribute_value_length,
+            self.allow_duplicate_attribute_keys,
+        )
+    }
+}
+
 /// Sets `kv` in `attributes` within `max` entries: it replaces a same-key
 /// entry, or, where repeated keys are allowed (`repeats`), is appended
 /// without looking for one. Returns false when it had to be dropped.

@@ -19,7 +19,7 @@ use clew_api::Context;
 use crate::env::Env;
 use crate::export::SpanExporter;
 use crate::id::{random_span_id, random_trace_and_span_ids, IdGenerator, RandomIdGenerator};
-use crate::limits::{limit_attributes, SpanLimits};
+use crate::limits::SpanLimits;
 use crate::processor::{
     BatchConfig, BatchSpanProcessor, EndedSpan, ProcessorError, ProcessorStats,
     SimpleSpanProcessor, SpanProcessor,
@@ -552,12 +552,8 @@ fn start_recording<S: StartSource>(
     } = start.into_start();
     let start_time = start_time.unwrap_or_else(clew_api::time::now);
     let limits = &shared.limits;
-    let dropped_attributes_count = limit_attributes(
-        &mut attributes,
-        limits.max_attributes_per_span,
-        limits.max_attribute_value_length,
-        limits.allow_duplicate_attribute_keys,
-    );
+    let dropped_attributes_count =
+        limits.limit_list(&mut attributes, limits.max_attributes_per_span);
     let link_count = start_links.len();
     let links: Vec<_> = if start_links.is_empty() {
         discard(start_links);

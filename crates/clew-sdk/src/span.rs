@@ -16,7 +16,7 @@ use clew_api::KeyValue;
 use smallvec::SmallVec;
 
 use crate::brief_lock::{BriefLock, BriefLockGuard};
-use crate::limits::{limit_attributes, set_attribute};
+use crate::limits::set_attribute;
 use crate::provider::ProviderShared;
 
 /// An event recorded on a span.
@@ -525,12 +525,7 @@ impl fmt::Debug for Scope {
 
 pub(crate) fn link_from(link: Link, limits: &crate::SpanLimits) -> SpanLink {
     let mut attributes = link.attributes;
-    let dropped = limit_attributes(
-        &mut attributes,
-        limits.max_attributes_per_link,
-        limits.max_attribute_value_length,
-        limits.allow_duplicate_attribute_keys,
-    );
+    let dropped = limits.limit_list(&mut attributes, limits.max_attributes_per_link);
     SpanLink {
         span_context: link.span_context,
         attributes,
@@ -586,12 +581,7 @@ impl SpanBackend for SdkSpan {
             return;
         }
         let mut attributes = event.attributes;
-        let dropped = limit_attributes(
-            &mut attributes,
-            limits.max_attributes_per_event,
-            limits.max_attribute_value_length,
-            limits.allow_duplicate_attribute_keys,
-        );
+        let dropped = limits.limit_list(&mut attributes, limits.max_attributes_per_event);
         data.events.push(SpanEvent {
             name: event.name,
             timestamp: event.timestamp,
