@@ -740,8 +740,9 @@ impl BatchSpanProcessor {
     }
 
     /// Hands the shard's full batch to the worker and gives the shard (held
-    /// through `shard`, the guard of `shard_lock`) the next buffer. Out of line: once a batch, and kept out of the per-span
-    /// path, which then saves fewer registers.
+    /// through `shard`, the guard of `shard_lock`) the next buffer. Out of
+    /// line: once a batch, and kept out of the per-span path, which then
+    /// saves fewer registers.
     #[cold]
     #[inline(never)]
     fn hand_over(&self, shard_lock: &QueueLock<Shard>, mut shard: QueueLockGuard<'_, Shard>) {

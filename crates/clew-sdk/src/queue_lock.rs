@@ -12,8 +12,8 @@
 //! compare-exchange to lock, one exchange to unlock, a futex for sleepers),
 //! and also checks the process's panic count when it locks and again when
 //! it unlocks, for poisoning, which the SDK ignores anyway: 14 of the 72
-//! instructions that queued a span (measured per function). This lock has no poisoned state; its
-//! sleepers wait on a condition variable.
+//! instructions that queued a span (measured per function). This lock has
+//! no poisoned state; its sleepers wait on a condition variable.
 
 use std::cell::UnsafeCell;
 use std::ops::{Deref, DerefMut};
