@@ -226,8 +226,10 @@ fn rebuild_attributes(
     dropped
 }
 
-/// True when two attributes share a key.
-#[inline]
+/// True when two attributes share a key. Inlined by force: with the span
+/// start inlined into the SDK's entry, LLVM left it out of line, and its
+/// call cost the 4-attribute span 11 instructions.
+#[inline(always)]
 fn has_duplicate_keys(attributes: &[KeyValue]) -> bool {
     match attributes {
         [a, b, c, d] => four_may_share_a_key([a, b, c, d]) && has_duplicate_keys_among(attributes),
