@@ -6,6 +6,7 @@
 //! each span as it ends, on the ending thread: for tests and debugging.
 
 use crate::queue_lock::{QueueLock, QueueLockGuard};
+use std::any::Any;
 use std::collections::VecDeque;
 use std::fmt;
 use std::marker::PhantomData;
@@ -90,8 +91,10 @@ pub struct ProcessorStats {
     pub failed_exports: u64,
 }
 
-/// Receives spans as they start and end.
-pub trait SpanProcessor: Send + Sync + fmt::Debug + 'static {
+/// Receives spans as they start and end. (`Any` lets the provider
+/// recognise its own [`BatchSpanProcessor`] and call it without a vtable;
+/// every `'static` type is `Any`.)
+pub trait SpanProcessor: Any + Send + Sync + fmt::Debug + 'static {
     /// Called when a recording span starts; it may add to the span's data.
     fn on_start(&self, _span: &mut SpanData, _parent: &Context) {}
 
@@ -783,6 +786,7 @@ impl SpanProcessor for BatchSpanProcessor {
         self.enqueue(span.span_context.is_sampled(), |spans| spans.push(span));
     }
 
+    #[inline]
     fn on_end_in_place(&self, span: EndedSpan<'_>) {
         self.enqueue(span.span_context.is_sampled(), |spans| span.push_to(spans));
     }
