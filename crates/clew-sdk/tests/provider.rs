@@ -908,6 +908,54 @@ fn span_allocations_reused_by_later_spans_carry_nothing_over() {
     assert_eq!(exporter.finished_spans().len(), 1 + 100 + 1 + 50);
 }
 
+/// Many spans alive at once, then ended: the thread keeps the last one's
+/// allocation in its slot, up to 16 more in its list, and frees the rest.
+/// Every span started on them afterwards starts empty, with its own ids.
+#[test]
+fn many_live_spans_reuse_allocations_through_slot_and_list() {
+    let exporter = InMemoryExporter::new();
+    let p = provider(&exporter);
+    let tracer = p.tracer("t");
+    for round in 0..3 {
+        let spans: Vec<_> = (0..20)
+            .map(|i| {
+                let span = tracer
+                    .span(format!("r{round}-{i}"))
+                    .with_attributes([KeyValue::new("i", i)])
+                    .start();
+                if round == 0 {
+                    span.add_event("only in round 0", vec![]);
+                    span.set_status(Status::error("round 0"));
+                }
+                span
+            })
+            .collect();
+        // Ended in both orders over the rounds.
+        if round == 1 {
+            spans.into_iter().rev().for_each(|s| s.end());
+        } else {
+            spans.into_iter().for_each(|s| s.end());
+        }
+    }
+    let spans = exporter.finished_spans();
+    assert_eq!(spans.len(), 60);
+    let mut ids: Vec<_> = spans.iter().map(|s| s.span_context.span_id()).collect();
+    ids.sort_unstable_by_key(|id| id.to_bytes());
+    ids.dedup();
+    assert_eq!(ids.len(), 60, "every span has its own id");
+    for s in &spans {
+        let (round, i) = s.name[1..].split_once('-').unwrap();
+        assert_eq!(s.attributes.len(), 1, "{}", s.name);
+        assert_eq!(s.attribute("i"), Some(&Value::I64(i.parse().unwrap())));
+        if round == "0" {
+            assert_eq!(s.events.len(), 1);
+        } else {
+            assert!(s.events.is_empty(), "{} carried an event over", s.name);
+            assert_eq!(s.status, Status::Unset, "{} carried a status over", s.name);
+        }
+    }
+}
+
 /// Notes what it is asked, then defers to `AlwaysOff` for names starting
 /// with `drop` and to `AlwaysOn` for the rest.
 #[derive(Debug, Default)]
