@@ -541,9 +541,9 @@ fn start_with_sampler(
 /// and its arguments' moves cost the 4-attribute span about 22 instructions
 /// and three nested spans 100, while the entry saves the same registers on
 /// every path anyway (unsampled 132 -> 131). `start` is an [`InPlace`]
-/// start (moving a `SpanStart` in by value copied its 96 bytes). `parent_sc` is `parent`'s span context,
-/// which the caller has read already: for a recording parent, reading it
-/// again is a dynamic call.
+/// start (moving a `SpanStart` in by value copied its 96 bytes).
+/// `parent_sc` is `parent`'s span context, which the caller has read
+/// already: for a recording parent, reading it again is a dynamic call.
 #[inline(always)]
 fn start_recording<S: StartSource>(
     shared: &'static ProviderShared,
