@@ -479,17 +479,73 @@ const SPARE_LISTS: usize = 512;
 
 /// The largest list kept, in attributes: larger ones go back to the
 /// allocator, so that a burst of wide spans does not stay held. A thread
-/// holds at most 512 × 16 attributes' room (448 KiB); in a steady state, the
+/// holds at most 512 × 16 attributes' room (384 KiB); in a steady state, the
 /// lists of the one batch it took back.
 const SPARE_LIST_CAPACITY: usize = 16;
 
+/// A kept list, as the thread's store holds it: its own allocation, whose
+/// first bytes (room for at least one attribute, which nothing else uses
+/// while it is kept) say where the next kept list is, how many attributes
+/// this one has room for, and how many lists the store holds from this one
+/// down. The store is a stack threaded through the lists themselves, so
+/// taking one is two loads and a store, with no borrow flag, no length and
+/// no registration check: about 28 instructions a span fewer than a
+/// `RefCell<Vec<Vec<_>>>` (docs/benchmarks.md).
+struct SpareList {
+    next: *mut SpareList,
+    capacity: usize,
+    depth: usize,
+}
+
+// A kept list's allocation holds a `SpareList`: at least one attribute's
+// room, at least as aligned.
+const _: () = assert!(
+    std::mem::size_of::<SpareList>() <= std::mem::size_of::<KeyValue>()
+        && std::mem::align_of::<SpareList>() <= std::mem::align_of::<KeyValue>()
+);
+
 thread_local! {
-    static SPARE_LISTS_OF_THREAD: std::cell::RefCell<Vec<Vec<KeyValue>>> =
-        const { std::cell::RefCell::new(Vec::new()) };
-    /// How many lists `SPARE_LISTS_OF_THREAD` holds, readable without its
-    /// destructor's registration check: threads whose spans never come back
-    /// (a discarding or simple processor) pay one load to learn that.
-    static SPARE_LIST_COUNT: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    /// The top of this thread's store of empty attribute lists, null when
+    /// it holds none. It has no destructor (so reaching it checks nothing);
+    /// the lists are freed at thread exit by `SPARE_LISTS_OWNER`'s, which
+    /// every list is registered with before it is kept.
+    static SPARE_TOP: std::cell::Cell<*mut SpareList> =
+        const { std::cell::Cell::new(std::ptr::null_mut()) };
+    static SPARE_LISTS_OWNER: SpareListsOwner = const { SpareListsOwner };
+}
+
+/// Frees this thread's kept lists when the thread exits. Lists handed back
+/// after that (by other thread-locals' destructors) are freed at once.
+struct SpareListsOwner;
+
+impl Drop for SpareListsOwner {
+    fn drop(&mut self) {
+        let _ = SPARE_TOP.try_with(|top| {
+            let mut list = top.replace(std::ptr::null_mut());
+            while let Some(kept) = take_kept(&mut list) {
+                drop(kept);
+            }
+        });
+    }
+}
+
+/// Pops the list at `top`, if any, as an empty `Vec`, and moves `top` to
+/// the next one.
+#[inline(always)]
+fn take_kept(top: &mut *mut SpareList) -> Option<Vec<KeyValue>> {
+    let list = *top;
+    if list.is_null() {
+        return None;
+    }
+    // SAFETY: a non-null top is a kept list (`keep_spare_list`): an
+    // allocation of `capacity` attributes, made by a `Vec<KeyValue>` and
+    // owned by the store alone, whose first bytes hold an initialised
+    // `SpareList`. It leaves the store here, as the empty `Vec` it was.
+    unsafe {
+        let SpareList { next, capacity, .. } = list.read();
+        *top = next;
+        Some(Vec::from_raw_parts(list.cast::<KeyValue>(), 0, capacity))
+    }
 }
 
 /// An empty attribute list with room for at least `capacity` attributes:
@@ -500,7 +556,7 @@ pub fn attribute_list(capacity: usize) -> Vec<KeyValue> {
     if capacity == 0 {
         return Vec::new();
     }
-    let spare = if capacity <= SPARE_LIST_CAPACITY && SPARE_LIST_COUNT.get() > 0 {
+    let spare = if capacity <= SPARE_LIST_CAPACITY {
         take_spare_list()
     } else {
         None
@@ -514,18 +570,26 @@ pub fn attribute_list(capacity: usize) -> Vec<KeyValue> {
     }
 }
 
-/// The last list this thread kept, if its store can be reached.
+/// The last list this thread kept, if any.
 #[inline]
 fn take_spare_list() -> Option<Vec<KeyValue>> {
-    let list = SPARE_LISTS_OF_THREAD
-        .try_with(|spare| spare.try_borrow_mut().ok()?.pop())
-        .ok()
-        .flatten()?;
-    // Through `with`: `LocalKey::set` goes through an initialising call
-    // that callers with many inlined steps left out of line (14
-    // instructions a span).
-    SPARE_LIST_COUNT.with(|count| count.set(count.get() - 1));
-    Some(list)
+    SPARE_TOP.with(|top| {
+        let mut list = top.get();
+        let kept = take_kept(&mut list);
+        top.set(list);
+        kept
+    })
+}
+
+/// How many lists this thread's store holds.
+#[cfg(test)]
+fn spare_list_count() -> usize {
+    let top = SPARE_TOP.with(std::cell::Cell::get);
+    if top.is_null() {
+        return 0;
+    }
+    // SAFETY: a non-null top is a kept list, which holds its `SpareList`.
+    unsafe { (*top).depth }
 }
 
 /// Hands a finished attribute list back for this thread's next spans. Its
@@ -534,32 +598,47 @@ fn take_spare_list() -> Option<Vec<KeyValue>> {
 /// the next [`attribute_list`] costs no allocation. An SDK calls this when
 /// it drops a finished span (clew-sdk: in `SpanData`'s `Drop`).
 pub fn recycle_attribute_list(list: Vec<KeyValue>) {
-    if !is_keepable(&list) {
-        return;
+    if is_keepable(&list) && store_is_open() {
+        keep_spare_list(list);
     }
-    let _ = SPARE_LISTS_OF_THREAD.try_with(|spare| {
-        if let Ok(mut spare) = spare.try_borrow_mut() {
-            keep_spare_list(&mut spare, list);
-        }
-    });
 }
 
-/// [`recycle_attribute_list`] for many lists, reaching this thread's store
-/// once: what an SDK calls when it drops a batch of finished spans. Lists
-/// the store has no room for, or cannot take, are dropped.
+/// [`recycle_attribute_list`] for many lists, checking once that this
+/// thread's store can take them: what an SDK calls when it drops a batch of
+/// finished spans. Lists the store has no room for, or cannot take, are
+/// dropped.
 pub fn recycle_attribute_lists(lists: impl IntoIterator<Item = Vec<KeyValue>>) {
     let mut lists = lists.into_iter();
-    let _ = SPARE_LISTS_OF_THREAD.try_with(|spare| {
-        if let Ok(mut spare) = spare.try_borrow_mut() {
-            for list in lists.by_ref() {
-                if is_keepable(&list) {
-                    keep_spare_list(&mut spare, list);
-                }
+    if store_is_open() {
+        // The store's top is held here and written back once, also should
+        // a value's drop unwind.
+        let mut store = HeldStore(SPARE_TOP.with(std::cell::Cell::get));
+        for list in lists.by_ref() {
+            if is_keepable(&list) {
+                store.0 = keep_on(store.0, list);
             }
         }
-    });
-    // Whatever the store could not be reached for is dropped here.
+    }
+    // Whatever the store could not take is dropped here.
     lists.for_each(drop);
+}
+
+/// This thread's store's top, held while many lists are kept, and written
+/// back when dropped.
+struct HeldStore(*mut SpareList);
+
+impl Drop for HeldStore {
+    #[inline]
+    fn drop(&mut self) {
+        SPARE_TOP.with(|top| top.set(self.0));
+    }
+}
+
+/// True when this thread's store can keep lists: its owner, which frees
+/// them at thread exit, is registered and not yet dropped.
+#[inline]
+fn store_is_open() -> bool {
+    SPARE_LISTS_OWNER.try_with(|_| ()).is_ok()
 }
 
 /// True when a list is worth keeping: it has an allocation, and one no
@@ -569,13 +648,29 @@ fn is_keepable(list: &Vec<KeyValue>) -> bool {
     (1..=SPARE_LIST_CAPACITY).contains(&list.capacity())
 }
 
-/// Empties `list` and keeps it in `spare` when there is room; drops it
-/// otherwise. The caller has checked [`is_keepable`].
+/// Empties `list` and keeps it on top of this thread's store when there is
+/// room; drops it otherwise. The caller has checked [`is_keepable`] and
+/// [`store_is_open`].
 #[inline]
-fn keep_spare_list(spare: &mut Vec<Vec<KeyValue>>, mut list: Vec<KeyValue>) {
-    if spare.len() >= SPARE_LISTS {
+fn keep_spare_list(list: Vec<KeyValue>) {
+    let top = SPARE_TOP.with(std::cell::Cell::get);
+    let top = keep_on(top, list);
+    SPARE_TOP.with(|t| t.set(top));
+}
+
+/// Empties `list` and keeps it on `top`, a store's top, when there is room
+/// (dropping it otherwise): the store's new top.
+#[inline(always)]
+fn keep_on(top: *mut SpareList, mut list: Vec<KeyValue>) -> *mut SpareList {
+    let depth = if top.is_null() {
+        1
+    } else {
+        // SAFETY: a non-null top is a kept list, which holds its `SpareList`.
+        unsafe { (*top).depth + 1 }
+    };
+    if depth > SPARE_LISTS {
         // No room: dropped whole, without first looking for values to drop.
-        return;
+        return top;
     }
     if list.iter().all(KeyValue::owns_nothing) {
         // SAFETY: nothing in the list needs dropping (`owns_nothing`), so
@@ -583,10 +678,25 @@ fn keep_spare_list(spare: &mut Vec<Vec<KeyValue>>, mut list: Vec<KeyValue>) {
         // within the capacity.
         unsafe { list.set_len(0) }
     } else {
+        // Should a value's drop unwind, the list is dropped, not kept. (No
+        // value's drop runs code of the application's, so none reaches the
+        // store while `top` is held.)
         list.clear();
     }
-    spare.push(list);
-    SPARE_LIST_COUNT.with(|count| count.set(spare.len()));
+    let mut list = std::mem::ManuallyDrop::new(list);
+    let kept = list.as_mut_ptr().cast::<SpareList>();
+    // SAFETY: the list is empty and has room for at least one attribute
+    // (`is_keepable`), which holds a `SpareList` (the assertion above); the
+    // allocation is the store's from here on (the `Vec` is not dropped) and
+    // freed by `take_kept`'s `Vec` when it leaves.
+    unsafe {
+        kept.write(SpareList {
+            next: top,
+            capacity: list.capacity(),
+            depth,
+        });
+    }
+    kept
 }
 
 #[cfg(test)]
@@ -721,13 +831,11 @@ mod tests {
         for _ in 0..SPARE_LISTS + 10 {
             recycle_attribute_list(vec![KeyValue::new("k", 1)]);
         }
-        assert_eq!(SPARE_LIST_COUNT.get(), SPARE_LISTS);
-        let held = SPARE_LISTS_OF_THREAD.with(|spare| spare.borrow().len());
-        assert_eq!(held, SPARE_LISTS);
+        assert_eq!(spare_list_count(), SPARE_LISTS);
         for _ in 0..SPARE_LISTS {
             assert_eq!(attribute_list(1).capacity(), 1);
         }
-        assert_eq!(SPARE_LIST_COUNT.get(), 0);
+        assert_eq!(spare_list_count(), 0);
     }
 
     /// Many lists handed back in one call are kept as one by one would be:
@@ -741,7 +849,7 @@ mod tests {
         let mut statics = attribute_list(1);
         statics.push(KeyValue::new("k", 1));
         let (holding_address, statics_address) = (holding.as_ptr(), statics.as_ptr());
-        let count = SPARE_LIST_COUNT.get();
+        let count = spare_list_count();
         recycle_attribute_lists([
             holding,
             Vec::new(),
@@ -753,16 +861,12 @@ mod tests {
             1,
             "a kept list's value was held"
         );
-        assert_eq!(
-            SPARE_LIST_COUNT.get(),
-            count + 2,
-            "only the two keepable lists"
-        );
+        assert_eq!(spare_list_count(), count + 2, "only the two keepable lists");
         let reused = [attribute_list(1), attribute_list(1)];
         assert_eq!(reused[0].as_ptr(), statics_address);
         assert_eq!(reused[1].as_ptr(), holding_address);
         assert!(reused.iter().all(Vec::is_empty));
-        assert_eq!(SPARE_LIST_COUNT.get(), count);
+        assert_eq!(spare_list_count(), count);
     }
 
     #[test]

@@ -12,6 +12,18 @@ use clew_api::{global, Context};
 
 struct Counting;
 
+/// The size of an attribute list of 15 (48-byte attributes), which nothing
+/// else in these tests allocates: live blocks of it are counted across
+/// threads, so that a list kept by a thread that has exited can be seen.
+const WATCHED_SIZE: usize = 15 * 48;
+static WATCHED_LIVE: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+
+fn watch(layout: Layout, delta: i64) {
+    if layout.size() == WATCHED_SIZE {
+        WATCHED_LIVE.fetch_add(delta, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 thread_local! {
     static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
     static FREES: Cell<u64> = const { Cell::new(0) };
@@ -20,14 +32,21 @@ thread_local! {
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
+        watch(layout, 1);
         unsafe { System.alloc(layout) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         let _ = FREES.try_with(|c| c.set(c.get() + 1));
+        watch(layout, -1);
         unsafe { System.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
+        watch(layout, -1);
+        watch(
+            Layout::from_size_align(new_size, layout.align()).unwrap(),
+            1,
+        );
         unsafe { System.realloc(ptr, layout, new_size) }
     }
 }
@@ -124,6 +143,42 @@ fn extracting_a_valid_traceparent_allocates_nothing() {
     let (cx, n) = allocations(|| TraceContextPropagator.extract(&carrier));
     assert_eq!(n, 0);
     assert!(cx.span_context().is_remote());
+}
+
+/// A thread's kept attribute lists are freed when it exits, and while it
+/// runs they are taken again (last kept, first taken) rather than
+/// allocated.
+#[test]
+fn kept_attribute_lists_are_freed_when_their_thread_exits() {
+    use clew_api::attribute::{attribute_list, recycle_attribute_list, recycle_attribute_lists};
+    use clew_api::KeyValue;
+    use std::sync::atomic::Ordering;
+
+    std::thread::spawn(|| {
+        let lists: Vec<_> = (0..5).map(|_| attribute_list(15)).collect();
+        assert!(lists.iter().all(|l| l.capacity() == 15));
+        assert_eq!(WATCHED_LIVE.load(Ordering::Relaxed), 5);
+        let addresses: Vec<_> = lists.iter().map(|l| l.as_ptr()).collect();
+        let mut lists = lists.into_iter();
+        let mut first = lists.next().unwrap();
+        first.push(KeyValue::new("k", String::from("owned")));
+        recycle_attribute_list(first);
+        recycle_attribute_lists(lists);
+        let (taken, n) = allocations(|| (0..5).map(|_| attribute_list(15)).collect::<Vec<_>>());
+        let taken_addresses: Vec<_> = taken.iter().map(|l| l.as_ptr()).collect();
+        assert_eq!(
+            taken_addresses,
+            addresses.iter().rev().copied().collect::<Vec<_>>()
+        );
+        assert!(taken.iter().all(Vec::is_empty));
+        recycle_attribute_lists(taken);
+        // One allocation: the `Vec` that collects them.
+        assert_eq!(n, 1, "kept lists are taken again, not allocated");
+        assert_eq!(WATCHED_LIVE.load(Ordering::Relaxed), 5, "kept, not freed");
+    })
+    .join()
+    .unwrap();
+    assert_eq!(WATCHED_LIVE.load(Ordering::Relaxed), 0);
 }
 
 /// Without an SDK, a builder span's attribute list goes back to the
