@@ -553,7 +553,7 @@ struct EntryPoints(Mutex<Vec<(&'static str, String, SpanKind, usize)>>);
 impl TracerProvider for EntryPoints {
     fn start_span(
         &self,
-        _scope: &Arc<InstrumentationScope>,
+        _scope: &'static InstrumentationScope,
         start: SpanStart,
         parent: &Context,
     ) -> Span {
@@ -568,7 +568,7 @@ impl TracerProvider for EntryPoints {
 
     fn start_named_span(
         &self,
-        _scope: &Arc<InstrumentationScope>,
+        _scope: &'static InstrumentationScope,
         name: Cow<'static, str>,
         parent: &Context,
     ) -> Span {
@@ -620,13 +620,13 @@ struct InPlaceReader {
 }
 
 impl TracerProvider for InPlaceReader {
-    fn start_span(&self, _: &Arc<InstrumentationScope>, _: SpanStart, _: &Context) -> Span {
+    fn start_span(&self, _: &'static InstrumentationScope, _: SpanStart, _: &Context) -> Span {
         panic!("a builder's span starts through start_span_in_place, which this overrides")
     }
 
     fn start_span_in_place(
         &self,
-        _scope: &Arc<InstrumentationScope>,
+        _scope: &'static InstrumentationScope,
         start: StartInPlace<'_>,
         parent: &Context,
     ) -> Span {

@@ -289,7 +289,7 @@ impl TracerProvider for SdkTracerProvider {
     // there only when the span records, dropped there when it does not.
     fn start_span(
         &self,
-        scope: &Arc<InstrumentationScope>,
+        scope: &'static InstrumentationScope,
         start: SpanStart,
         parent: &Context,
     ) -> Span {
@@ -299,7 +299,7 @@ impl TracerProvider for SdkTracerProvider {
 
     fn start_named_span(
         &self,
-        scope: &Arc<InstrumentationScope>,
+        scope: &'static InstrumentationScope,
         name: Cow<'static, str>,
         parent: &Context,
     ) -> Span {
@@ -309,7 +309,7 @@ impl TracerProvider for SdkTracerProvider {
 
     fn start_span_in_place(
         &self,
-        scope: &Arc<InstrumentationScope>,
+        scope: &'static InstrumentationScope,
         start: StartInPlace<'_>,
         parent: &Context,
     ) -> Span {
@@ -389,7 +389,7 @@ impl<S: StartSource> StartSource for InPlace<'_, S> {
 #[inline(always)]
 fn start_span_from(
     shared: &'static ProviderShared,
-    scope: &Arc<InstrumentationScope>,
+    scope: &'static InstrumentationScope,
     start: impl StartSource,
     parent: &Context,
 ) -> Span {
@@ -489,7 +489,7 @@ fn report_invalid_id(kind: &str) {
 #[inline(never)]
 fn start_with_sampler(
     shared: &'static ProviderShared,
-    scope: &Arc<InstrumentationScope>,
+    scope: &'static InstrumentationScope,
     mut start: SpanStart,
     parent: &Context,
     trace_id: TraceId,
@@ -547,7 +547,7 @@ fn start_with_sampler(
 #[inline(always)]
 fn start_recording<S: StartSource>(
     shared: &'static ProviderShared,
-    scope: &Arc<InstrumentationScope>,
+    scope: &'static InstrumentationScope,
     start: S,
     parent: &Context,
     parent_sc: &SpanContext,
@@ -558,7 +558,7 @@ fn start_recording<S: StartSource>(
     // a call that might unwind while the parts were held kept them all on
     // the stack, and copied them.
     let span = SdkSpan::unique_arc(shared, context);
-    let scope = Scope::intern(scope);
+    let scope = Scope::interned(scope);
     let SpanStart {
         name,
         kind,

@@ -6,7 +6,7 @@ use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::mem::{ManuallyDrop, MaybeUninit};
 use std::ops::Deref;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use clew_api::time::Timestamp;
 use clew_api::trace::{
@@ -498,45 +498,21 @@ impl NewSpan {
 }
 
 /// An instrumentation scope as spans carry it: interned once per distinct
-/// scope, so copying it costs nothing and touches no shared counter.
+/// scope ([`InstrumentationScope::intern`], which tracers do for their
+/// provider), so copying it costs nothing and touches no shared counter.
 #[derive(Clone, Copy)]
 pub struct Scope(&'static InstrumentationScope);
 
 impl Scope {
-    /// The scope for `scope`, interned by value. Repeated calls with the
-    /// same tracer take a per-thread fast path.
-    pub fn intern(scope: &Arc<InstrumentationScope>) -> Scope {
-        thread_local! {
-            static LAST: RefCell<Option<(Arc<InstrumentationScope>, Scope)>> = const { RefCell::new(None) };
-        }
-        let cached = LAST
-            .try_with(|last| match &*last.borrow() {
-                // The cached `Arc` is kept alive, so its address cannot be
-                // reused by another scope: pointer equality is sound.
-                Some((arc, interned)) if Arc::ptr_eq(arc, scope) => Some(*interned),
-                _ => None,
-            })
-            .ok()
-            .flatten();
-        if let Some(interned) = cached {
-            return interned;
-        }
-        let interned = Scope::intern_slow(scope);
-        let _ = LAST.try_with(|last| *last.borrow_mut() = Some((Arc::clone(scope), interned)));
-        interned
+    /// The scope for `scope`, interned by value.
+    pub fn intern(scope: &InstrumentationScope) -> Scope {
+        Scope(scope.intern())
     }
 
-    #[cold]
-    fn intern_slow(scope: &InstrumentationScope) -> Scope {
-        static REGISTRY: Mutex<Vec<&'static InstrumentationScope>> = Mutex::new(Vec::new());
-        let mut registry = crate::lock(&REGISTRY);
-        if let Some(found) = registry.iter().find(|s| ***s == *scope) {
-            return Scope(found);
-        }
-        // One allocation per distinct scope for the life of the process.
-        let leaked: &'static InstrumentationScope = Box::leak(Box::new(scope.clone()));
-        registry.push(leaked);
-        Scope(leaked)
+    /// An interned scope, as a tracer hands it to its provider.
+    #[inline(always)]
+    pub(crate) fn interned(scope: &'static InstrumentationScope) -> Scope {
+        Scope(scope)
     }
 }
 

@@ -250,6 +250,27 @@ impl InstrumentationScope {
         }
     }
 
+    /// A copy of this scope that lives as long as the process, shared by
+    /// every caller that interns an equal scope: what [`Tracer`]s hand to
+    /// their provider, so that spans can refer to their scope without a
+    /// reference count. Each distinct scope is kept once, for the life of
+    /// the process (every tracer interns its scope when it is made), so
+    /// scopes should come from a bounded set, as crate and module names do:
+    /// a tracer per request with a name made per request keeps each name.
+    pub fn intern(&self) -> &'static InstrumentationScope {
+        static REGISTRY: std::sync::Mutex<Vec<&'static InstrumentationScope>> =
+            std::sync::Mutex::new(Vec::new());
+        let mut registry = REGISTRY
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(found) = registry.iter().find(|s| **s == self) {
+            return found;
+        }
+        let leaked: &'static InstrumentationScope = Box::leak(Box::new(self.clone()));
+        registry.push(leaked);
+        leaked
+    }
+
     /// Starts building a scope.
     pub fn builder(name: impl Into<Cow<'static, str>>) -> InstrumentationScopeBuilder {
         InstrumentationScopeBuilder(InstrumentationScope::new(name))
@@ -385,7 +406,7 @@ pub trait TracerProvider: Send + Sync + fmt::Debug + 'static {
     /// carry a fresh span id and the parent's trace id.
     fn start_span(
         &self,
-        scope: &Arc<InstrumentationScope>,
+        scope: &'static InstrumentationScope,
         start: SpanStart,
         parent: &Context,
     ) -> Span;
@@ -397,7 +418,7 @@ pub trait TracerProvider: Send + Sync + fmt::Debug + 'static {
     /// start for a span it will not record.
     fn start_named_span(
         &self,
-        scope: &Arc<InstrumentationScope>,
+        scope: &'static InstrumentationScope,
         name: Cow<'static, str>,
         parent: &Context,
     ) -> Span {
@@ -411,7 +432,7 @@ pub trait TracerProvider: Send + Sync + fmt::Debug + 'static {
     /// to read the start in place and skip the copy of it into the call.
     fn start_span_in_place(
         &self,
-        scope: &Arc<InstrumentationScope>,
+        scope: &'static InstrumentationScope,
         start: StartInPlace<'_>,
         parent: &Context,
     ) -> Span {
@@ -428,7 +449,7 @@ pub struct NoopTracerProvider;
 impl TracerProvider for NoopTracerProvider {
     fn start_span(
         &self,
-        _scope: &Arc<InstrumentationScope>,
+        _scope: &'static InstrumentationScope,
         _start: SpanStart,
         parent: &Context,
     ) -> Span {
@@ -480,6 +501,55 @@ pub trait SpanBackend: Send + Sync + fmt::Debug + 'static {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Equal scopes intern to one copy, unequal ones (by any field) to
+    /// their own, and a tracer hands its provider the interned copy of its
+    /// scope.
+    #[test]
+    fn equal_scopes_intern_to_one_copy() {
+        let scope = || {
+            InstrumentationScope::builder("interning")
+                .with_version("1.0")
+                .with_attributes([KeyValue::new("k", "v")])
+                .build()
+        };
+        let first = scope().intern();
+        assert!(std::ptr::eq(first, scope().intern()));
+        assert_eq!(*first, scope());
+        let other_attribute = InstrumentationScope::builder("interning")
+            .with_version("1.0")
+            .with_attributes([KeyValue::new("k", "w")])
+            .build();
+        let other_version = InstrumentationScope::builder("interning")
+            .with_version("1.1")
+            .build();
+        for other in [other_attribute, other_version] {
+            let interned = other.intern();
+            assert!(!std::ptr::eq(first, interned));
+            assert_eq!(*interned, other);
+        }
+
+        #[derive(Debug)]
+        struct ScopeOf(std::sync::Mutex<Option<&'static InstrumentationScope>>);
+        impl TracerProvider for ScopeOf {
+            fn start_span(
+                &self,
+                scope: &'static InstrumentationScope,
+                _: SpanStart,
+                parent: &Context,
+            ) -> Span {
+                *self.0.lock().unwrap() = Some(scope);
+                Span::non_recording(parent.span_context().clone())
+            }
+        }
+        let provider = Arc::new(ScopeOf(std::sync::Mutex::new(None)));
+        let tracer = Tracer::new(provider.clone(), scope());
+        tracer.start("x").end();
+        tracer.span("y").start().end();
+        let seen = provider.0.lock().unwrap().take();
+        assert!(seen.is_some_and(|s| std::ptr::eq(s, first)));
+        assert!(std::ptr::eq(tracer.scope(), first));
+    }
 
     #[test]
     fn status_precedence() {

@@ -45,10 +45,17 @@ unsafe impl Sync for FixedProvider {}
 ///
 /// Get one with [`global::tracer`](crate::global::tracer) (follows the global
 /// provider, the usual choice in libraries) or [`Tracer::new`] (a given
-/// provider). Tracers are cheap to clone and to keep in a `static`.
+/// provider). Tracers are cheap to clone and to keep in a `static`. Making
+/// one interns its scope ([`InstrumentationScope::intern`]: a lock and a
+/// search of the scopes seen so far, and one allocation the first time a
+/// scope is seen, kept for the life of the process), so scope names should
+/// come from a bounded set.
 #[derive(Clone)]
 pub struct Tracer {
-    scope: Arc<InstrumentationScope>,
+    /// Interned when the tracer is made ([`InstrumentationScope::intern`]):
+    /// providers receive it as a `'static` reference, which spans keep
+    /// without a reference count.
+    scope: &'static InstrumentationScope,
     source: Source,
 }
 
@@ -65,7 +72,7 @@ impl Tracer {
     /// A tracer bound to `provider`.
     pub fn new(provider: Arc<dyn TracerProvider>, scope: InstrumentationScope) -> Tracer {
         Tracer {
-            scope: Arc::new(scope),
+            scope: scope.intern(),
             source: Source::Fixed(FixedProvider {
                 provider: NonNull::from(&*provider),
                 _owner: provider,
@@ -75,14 +82,14 @@ impl Tracer {
 
     pub(crate) fn global(scope: InstrumentationScope) -> Tracer {
         Tracer {
-            scope: Arc::new(scope),
+            scope: scope.intern(),
             source: Source::Global,
         }
     }
 
     /// The scope this tracer reports.
     pub fn scope(&self) -> &InstrumentationScope {
-        &self.scope
+        self.scope
     }
 
     #[inline]
@@ -110,14 +117,14 @@ impl Tracer {
     /// never reaches it, 18 -> 19 through the layout around it).
     #[inline]
     fn start_current(&self, provider: &dyn TracerProvider, name: Cow<'static, str>) -> Span {
-        Context::map_current(|parent| provider.start_named_span(&self.scope, name, parent))
+        Context::map_current(|parent| provider.start_named_span(self.scope, name, parent))
     }
 
     /// Starts an internal span, child of `parent`'s span.
     pub fn start_with_context(&self, name: impl Into<Cow<'static, str>>, parent: &Context) -> Span {
         match self.provider() {
             None => Span::non_recording(parent.span_context().clone()),
-            Some(provider) => provider.start_named_span(&self.scope, name.into(), parent),
+            Some(provider) => provider.start_named_span(self.scope, name.into(), parent),
         }
     }
 
@@ -153,7 +160,7 @@ impl Tracer {
         // move through each step (measured: ~25 instructions per span).
         let name = name.into();
         let span =
-            Context::map_current(|parent| provider.start_named_span(&self.scope, name, parent));
+            Context::map_current(|parent| provider.start_named_span(self.scope, name, parent));
         run_in_current(span, f)
     }
 
@@ -174,7 +181,7 @@ impl Tracer {
     fn start_in_place(&self, start: StartInPlace<'_>, parent: &Context) -> Span {
         match self.provider() {
             None => non_recording_in_place(start, parent),
-            Some(provider) => provider.start_span_in_place(&self.scope, start, parent),
+            Some(provider) => provider.start_span_in_place(self.scope, start, parent),
         }
     }
 }

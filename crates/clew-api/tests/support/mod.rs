@@ -105,7 +105,7 @@ pub fn assert_child_of(child: &Finished, parent: &Finished) {
 impl TracerProvider for Recorder {
     fn start_span(
         &self,
-        scope: &Arc<InstrumentationScope>,
+        scope: &'static InstrumentationScope,
         start: SpanStart,
         parent: &Context,
     ) -> Span {
