@@ -57,6 +57,26 @@ impl SpanEvents {
         self.0.push(event);
     }
 
+    /// Appends an event with no attributes, written straight into its
+    /// place: pushed as a value, it was built on the stack and copied (the
+    /// room for it is made first, through a call that may grow the list).
+    #[inline(always)]
+    fn push_bare(&mut self, name: Cow<'static, str>, timestamp: Timestamp) {
+        self.0.reserve(1);
+        let len = self.0.len();
+        // SAFETY: `reserve` made room for one more event past `len`; the
+        // slot is written whole, then counted.
+        unsafe {
+            self.0.as_mut_ptr().add(len).write(SpanEvent {
+                name,
+                timestamp,
+                attributes: Vec::new(),
+                dropped_attributes_count: 0,
+            });
+            self.0.set_len(len + 1);
+        }
+    }
+
     /// True when dropping the events releases nothing: none, or inline ones
     /// with static names and no attributes.
     #[inline]
@@ -545,6 +565,20 @@ pub(crate) fn link_from(link: Link, limits: &crate::SpanLimits) -> SpanLink {
     }
 }
 
+/// Appends an event with attributes, limited by the per-event limit. Out
+/// of line, so that the usual event's path saves no registers for it.
+#[inline(never)]
+fn push_event_with_attributes(data: &mut SpanData, event: Event, limits: &crate::SpanLimits) {
+    let mut attributes = event.attributes;
+    let dropped = limits.limit_list(&mut attributes, limits.max_attributes_per_event);
+    data.events.push(SpanEvent {
+        name: event.name,
+        timestamp: event.timestamp,
+        attributes,
+        dropped_attributes_count: dropped,
+    });
+}
+
 /// Sets one attribute within the span limits, counting a drop.
 fn set_limited(data: &mut SpanData, attribute: KeyValue, limits: &crate::SpanLimits) {
     if !set_attribute(
@@ -592,14 +626,16 @@ impl SpanBackend for SdkSpan {
             data.dropped_events_count += 1;
             return;
         }
-        let mut attributes = event.attributes;
-        let dropped = limits.limit_list(&mut attributes, limits.max_attributes_per_event);
-        data.events.push(SpanEvent {
-            name: event.name,
-            timestamp: event.timestamp,
-            attributes,
-            dropped_attributes_count: dropped,
-        });
+        if event.attributes.capacity() == 0 {
+            // The usual event: no attributes to limit, and an empty list
+            // owns nothing, so it is not carried over.
+            let (name, timestamp, attributes) = event.into_parts();
+            // Unallocated (checked above): it owns nothing to drop.
+            std::mem::forget(attributes);
+            data.events.push_bare(name, timestamp);
+            return;
+        }
+        push_event_with_attributes(data, event, limits);
     }
 
     fn add_link(&self, link: Link) {

@@ -326,6 +326,48 @@ fn limits_drop_and_count() {
     assert_eq!(s.links[0].dropped_attributes_count, 1);
 }
 
+/// Events keep their order, names, times and attributes, whether they
+/// have attributes or not, inline (the first) or spilled; an owned name is
+/// kept as given.
+#[test]
+fn events_keep_order_names_times_and_attributes() {
+    let exporter = InMemoryExporter::new();
+    let p = provider(&exporter);
+    let span = p.tracer("t").start("s");
+    let at = |n: u64| Timestamp::from_unix_nanos(1_000 + n);
+    span.add_event_with_timestamp("bare", at(1), vec![]);
+    span.add_event_with_timestamp(String::from("owned"), at(2), vec![KeyValue::new("k", 1)]);
+    span.add_event_with_timestamp("bare again", at(3), Vec::with_capacity(4));
+    span.add_event("now", vec![]);
+    drop(span);
+    let s = exporter.span("s").unwrap();
+    let seen: Vec<_> = s
+        .events
+        .iter()
+        .map(|e| {
+            (
+                e.name.as_ref(),
+                e.attributes.len(),
+                e.dropped_attributes_count,
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("bare", 0, 0),
+            ("owned", 1, 0),
+            ("bare again", 0, 0),
+            ("now", 0, 0)
+        ]
+    );
+    assert_eq!(s.events[0].timestamp, at(1));
+    assert_eq!(s.events[1].timestamp, at(2));
+    assert_eq!(s.events[2].timestamp, at(3));
+    assert!(s.events[3].timestamp >= s.start_time && s.events[3].timestamp <= s.end_time);
+    assert_eq!(s.events[1].attributes[0], KeyValue::new("k", 1));
+}
+
 /// By default a repeated key keeps its last value, wherever it is given;
 /// with repeated keys allowed, every attribute is kept as given, within
 /// the count.

@@ -205,6 +205,17 @@ impl Event {
             attributes,
         }
     }
+
+    /// The event's fields, moved out: its name, timestamp and attributes.
+    #[inline]
+    pub fn into_parts(self) -> (Cow<'static, str>, Timestamp, Vec<KeyValue>) {
+        let Event {
+            name,
+            timestamp,
+            attributes,
+        } = self;
+        (name, timestamp, attributes)
+    }
 }
 
 /// A reference from a span to another span, possibly in another trace.
