@@ -1159,6 +1159,49 @@ fn a_dropped_span_frees_what_its_events_own() {
     assert_eq!(frees("one static event"), 0);
 }
 
+/// A span with a trace state gives its reference to it up when its
+/// allocation is kept for the thread's next span: once the exported copy
+/// and the parent are dropped, the trace state is freed, and the next span,
+/// on the same allocation, starts with its own context and none.
+#[test]
+fn a_kept_span_allocation_releases_its_trace_state() {
+    let exporter = InMemoryExporter::new();
+    let p = provider(&exporter);
+    let tracer = p.tracer("t");
+    let parent_sc = SpanContext::new(
+        TraceId::from_int(42),
+        SpanId::from_int(7),
+        TraceFlags::SAMPLED,
+        true,
+        TraceState::from_header("vendor=x").unwrap(),
+    );
+    let parent = Context::new().with_remote_span_context(parent_sc);
+    let span = tracer.start_with_context("child", &parent);
+    assert_eq!(span.span_context().trace_state().get("vendor"), Some("x"));
+    span.end();
+    let exported = exporter.span("child").unwrap();
+    assert_eq!(exported.span_context.trace_state().get("vendor"), Some("x"));
+    exporter.reset();
+    let before = common::thread_frees();
+    drop(exported);
+    drop(parent);
+    // The trace state's shared string: its `Arc` and its buffer.
+    assert_eq!(
+        common::thread_frees() - before,
+        2,
+        "the trace state is freed"
+    );
+    let next = tracer.start("next");
+    let sc = next.span_context().clone();
+    assert!(sc.trace_state().is_empty());
+    assert_ne!(sc.trace_id(), TraceId::from_int(42));
+    assert!(sc.is_valid() && sc.is_sampled() && !sc.is_remote());
+    next.end();
+    let next = exporter.span("next").unwrap();
+    assert_eq!(next.span_context, sc);
+    assert!(!next.parent_span_id.is_valid());
+}
+
 /// A span that is not recorded (unsampled, the SDK disabled, the provider
 /// shut down, telemetry suppressed) frees the name it was given, once,
 /// whichever way it was started; with a name that owns no allocation it
