@@ -415,10 +415,11 @@ impl SdkSpan {
     fn recycle(mut arc: Arc<SdkSpan>) {
         // Only this reference exists and no `Weak`, so nothing can make
         // another one while the thread keeps it: `unique_arc` relies on it.
-        if Arc::strong_count(&arc) == 1 && Arc::weak_count(&arc) == 0 {
-            if arc.context.trace_state().is_empty() || release_trace_state(&mut arc) {
-                keep_spare(arc);
-            }
+        if Arc::strong_count(&arc) == 1
+            && Arc::weak_count(&arc) == 0
+            && (arc.context.trace_state().is_empty() || release_trace_state(&mut arc))
+        {
+            keep_spare(arc);
         }
     }
 
