@@ -581,15 +581,20 @@ fn take_spare_list() -> Option<Vec<KeyValue>> {
     })
 }
 
-/// How many lists this thread's store holds.
-#[cfg(test)]
-fn spare_list_count() -> usize {
-    let top = SPARE_TOP.with(std::cell::Cell::get);
+/// How many lists a store whose top is `top` holds.
+#[inline(always)]
+fn depth_of(top: *mut SpareList) -> usize {
     if top.is_null() {
         return 0;
     }
     // SAFETY: a non-null top is a kept list, which holds its `SpareList`.
     unsafe { (*top).depth }
+}
+
+/// How many lists this thread's store holds.
+#[cfg(test)]
+fn spare_list_count() -> usize {
+    depth_of(SPARE_TOP.with(std::cell::Cell::get))
 }
 
 /// Hands a finished attribute list back for this thread's next spans. Its
@@ -662,12 +667,7 @@ fn keep_spare_list(list: Vec<KeyValue>) {
 /// (dropping it otherwise): the store's new top.
 #[inline(always)]
 fn keep_on(top: *mut SpareList, mut list: Vec<KeyValue>) -> *mut SpareList {
-    let depth = if top.is_null() {
-        1
-    } else {
-        // SAFETY: a non-null top is a kept list, which holds its `SpareList`.
-        unsafe { (*top).depth + 1 }
-    };
+    let depth = depth_of(top) + 1;
     if depth > SPARE_LISTS {
         // No room: dropped whole, without first looking for values to drop.
         return top;

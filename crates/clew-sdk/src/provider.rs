@@ -615,7 +615,7 @@ fn start_recording<S: StartSource>(
 /// always carries, owns nothing: forgetting it skips the drop glue's call
 /// (about 15 instructions each, a tenth of the unsampled path for three).
 #[inline(always)]
-fn discard<T>(v: Vec<T>) {
+pub(crate) fn discard<T>(v: Vec<T>) {
     if v.capacity() == 0 {
         std::mem::forget(v);
     } else {

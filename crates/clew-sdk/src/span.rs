@@ -17,7 +17,7 @@ use smallvec::SmallVec;
 
 use crate::brief_lock::{BriefLock, BriefLockGuard};
 use crate::limits::set_attribute;
-use crate::provider::ProviderShared;
+use crate::provider::{discard, ProviderShared};
 
 /// An event recorded on a span.
 #[derive(Clone, Debug, PartialEq)]
@@ -648,8 +648,7 @@ impl SpanBackend for SdkSpan {
             // The usual event: no attributes to limit, and an empty list
             // owns nothing, so it is not carried over.
             let (name, timestamp, attributes) = event.into_parts();
-            // Unallocated (checked above): it owns nothing to drop.
-            std::mem::forget(attributes);
+            discard(attributes);
             data.events.push_bare(name, timestamp);
             return;
         }

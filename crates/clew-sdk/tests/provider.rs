@@ -227,6 +227,17 @@ fn a_custom_id_generator_makes_every_id_and_the_default_sets_the_random_flag() {
     assert!(span.span_context().is_valid());
 }
 
+/// A parent in trace 42, span 7, with the trace state `vendor=x`.
+fn parent_with_trace_state(sampled: bool, remote: bool) -> SpanContext {
+    SpanContext::new(
+        TraceId::from_int(42),
+        SpanId::from_int(7),
+        TraceFlags::NONE.with_sampled(sampled),
+        remote,
+        TraceState::from_header("vendor=x").unwrap(),
+    )
+}
+
 #[test]
 fn the_default_sampler_follows_the_parent_and_keeps_its_trace_state() {
     let p = SdkTracerProvider::builder()
@@ -234,14 +245,8 @@ fn the_default_sampler_follows_the_parent_and_keeps_its_trace_state() {
         .build();
     let tracer = p.tracer("t");
     for (sampled, remote) in [(true, true), (false, true), (true, false), (false, false)] {
-        let parent_sc = SpanContext::new(
-            TraceId::from_int(42),
-            SpanId::from_int(7),
-            TraceFlags::NONE.with_sampled(sampled),
-            remote,
-            TraceState::from_header("vendor=x").unwrap(),
-        );
-        let parent = Context::new().with_remote_span_context(parent_sc);
+        let parent =
+            Context::new().with_remote_span_context(parent_with_trace_state(sampled, remote));
         let span = tracer.start_with_context("child", &parent);
         let sc = span.span_context();
         assert_eq!(span.is_recording(), sampled, "remote {remote}");
@@ -1168,14 +1173,7 @@ fn a_kept_span_allocation_releases_its_trace_state() {
     let exporter = InMemoryExporter::new();
     let p = provider(&exporter);
     let tracer = p.tracer("t");
-    let parent_sc = SpanContext::new(
-        TraceId::from_int(42),
-        SpanId::from_int(7),
-        TraceFlags::SAMPLED,
-        true,
-        TraceState::from_header("vendor=x").unwrap(),
-    );
-    let parent = Context::new().with_remote_span_context(parent_sc);
+    let parent = Context::new().with_remote_span_context(parent_with_trace_state(true, true));
     let span = tracer.start_with_context("child", &parent);
     assert_eq!(span.span_context().trace_state().get("vendor"), Some("x"));
     span.end();
