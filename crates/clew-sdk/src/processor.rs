@@ -958,25 +958,48 @@ fn poll_signals(shared: &BatchShared, seen: usize, time: Duration) -> bool {
     }
 }
 
-/// Takes the full batches of every shard, and the partial ones too when
-/// `partial`; returns whether spans are still waiting, and the drops to report.
+/// Takes full batches from the shards, and the partial ones too when
+/// `partial`; returns whether spans are still waiting, whether full batches
+/// are, and the drops to report.
+///
+/// Without `partial`, at most `limit` full batches are taken (what the
+/// export lanes can take at once), beginning with the shard after the one
+/// `next` names, so that every shard's batches go in turn: what the worker
+/// holds is then what it exports next, and the rest stays counted in the
+/// queue, whose size bounds it. (Taking every full batch at once, the
+/// worker held up to the whole queue of every shard while the shards
+/// filled again: twice the memory the queue size allows.) With `partial`
+/// (a flush, a shutdown, the scheduled delay) everything is taken, as those
+/// must cover every span queued before them.
 ///
 /// Partial batches of different shards are merged, up to the batch size:
 /// one export (one request) per cycle instead of one per shard, and the
 /// spans of a trace ended on several threads travel together.
-fn collect(shared: &BatchShared, partial: bool, batches: &mut Vec<Vec<SpanData>>) -> (bool, u64) {
+fn collect(
+    shared: &BatchShared,
+    partial: bool,
+    limit: usize,
+    next: &mut usize,
+    batches: &mut Vec<Vec<SpanData>>,
+) -> Collected {
     let max = shared.config.max_export_batch_size;
-    let mut still_waiting = false;
-    let mut drops = 0;
+    let limit = if partial { usize::MAX } else { limit.max(1) };
+    let mut collected = Collected::default();
     // The batch partial spans are merged into, by index in `batches`.
     let mut open: Option<usize> = None;
-    for shard in shared.shards.iter() {
-        let mut s = shard.lock();
-        drops += std::mem::take(&mut s.unreported_drops);
+    let start = *next;
+    for i in 0..SHARDS {
+        let index = (start + i) % SHARDS;
+        let mut s = shared.shards[index].lock();
+        collected.drops += std::mem::take(&mut s.unreported_drops);
         let mut taken = 0;
-        while let Some(batch) = s.full.pop_front() {
+        while batches.len() < limit {
+            let Some(batch) = s.full.pop_front() else {
+                break;
+            };
             taken += batch.len();
             batches.push(batch);
+            *next = (index + 1) % SHARDS;
         }
         if partial && !s.current.is_empty() {
             taken += s.current.len();
@@ -992,9 +1015,21 @@ fn collect(shared: &BatchShared, partial: bool, batches: &mut Vec<Vec<SpanData>>
             }
         }
         s.waiting -= taken;
-        still_waiting |= s.waiting > 0;
+        collected.still_waiting |= s.waiting > 0;
+        collected.more_full |= !s.full.is_empty();
     }
-    (still_waiting, drops)
+    collected
+}
+
+/// What [`collect`] found.
+#[derive(Default)]
+struct Collected {
+    /// Spans are still waiting in the shards.
+    still_waiting: bool,
+    /// Full batches are still waiting: the worker goes on without waiting.
+    more_full: bool,
+    /// Drops not yet reported.
+    drops: u64,
 }
 
 /// Exports `spans` on an idle helper if there is one, else on this thread.
@@ -1103,17 +1138,19 @@ fn worker_loop(shared: &BatchShared) {
                 }
             }
         }
-        batch_loop(shared);
+        batch_loop(shared, lanes);
         lock(&shared.lanes).stop = true;
         shared.lane_work.notify_all();
     });
 }
 
-fn batch_loop(shared: &BatchShared) {
+fn batch_loop(shared: &BatchShared, lanes: usize) {
     let config = shared.config;
     let mut next_export = deadline_after(config.scheduled_delay);
     let mut batches: Vec<Vec<SpanData>> = Vec::new();
     let mut pace = Pace::new(&config);
+    // The shard whose full batches are taken first next time.
+    let mut next_shard = 0;
     loop {
         // Read before anything this turn looks at: whatever is signalled
         // after it is still to be handled when the worker waits.
@@ -1138,7 +1175,11 @@ fn batch_loop(shared: &BatchShared) {
         };
         let due = Instant::now() >= next_export;
         let partial = shutting_down || flushing || due;
-        let (still_waiting, drops) = collect(shared, partial, &mut batches);
+        let Collected {
+            still_waiting,
+            more_full,
+            drops,
+        } = collect(shared, partial, lanes, &mut next_shard, &mut batches);
         if drops > 0 {
             diagnostics::report(Diagnostic::SpansDropped {
                 processor: "BatchSpanProcessor",
@@ -1186,6 +1227,10 @@ fn batch_loop(shared: &BatchShared) {
             shared.progress.notify_all();
         }
         drop(c);
+        if more_full {
+            // Full batches left for the next turn: no waiting for them.
+            continue;
+        }
         // On a busy queue, the next batch is polled for before blocking;
         // not while a helper exports, whose work needs the cores more.
         let poll = if lock(&shared.lanes).in_flight == 0 {
