@@ -197,25 +197,41 @@ fn field<'a>(line: &'a str, name: &str) -> Option<&'a str> {
     line.split_whitespace().find_map(|w| w.strip_prefix(name))
 }
 
+/// Runs of each discarding-exporter configuration per system, interleaved
+/// (clew, opentelemetry, clew, ...): one run's drops and peak move with the
+/// machine's stalls (one pair measured 0.36% and 0.95% dropped, 4.9 and 5.3
+/// MiB, for the same command), so the table gives the median of these and
+/// their range.
+const STRESS_REPEATS: usize = 3;
+
 /// Runs `clew-stress` for both systems, 1 and 2 producer threads, with and
-/// without attributes, with the discarding exporter and with each system's
-/// OTLP/gRPC exporter to an in-process receiver (on loopback, and answering
-/// 10 ms late like a collector across a network), each in its own process;
+/// without attributes, with the discarding exporter ([`STRESS_REPEATS`]
+/// interleaved runs each) and with each system's OTLP/gRPC exporter to an
+/// in-process receiver (on loopback, and answering 10 ms late like a
+/// collector across a network; one run each), each in its own process;
 /// returns a markdown table.
 fn stress(seconds: u64) -> Result<String, String> {
     let binary = workspace_root().join("target/release/clew-stress");
     let mut out = String::from(
-        "\n| stress | exporter | threads | attributes | created/s | exported/s | dropped | peak RSS |\n|---|---|---|---|---|---|---|---|\n",
+        "\n| stress | exporter | threads | attributes | created/s | exported/s | dropped | peak RSS | peak anonymous |\n|---|---|---|---|---|---|---|---|---|\n",
     );
     let runs = [
-        ("discard", "0", "0", &["0", "4"][..], &["1", "2"][..]),
-        ("otlp-grpc", "1", "0", &["0", "4"][..], &["1", "2"][..]),
+        (
+            "discard",
+            "0",
+            "0",
+            &["0", "4"][..],
+            &["1", "2"][..],
+            STRESS_REPEATS,
+        ),
+        ("otlp-grpc", "1", "0", &["0", "4"][..], &["1", "2"][..], 1),
         (
             "otlp-grpc, 10 ms collector",
             "1",
             "10",
             &["4"][..],
             &["1"][..],
+            1,
         ),
     ];
     // The machine's own stalls, before and after the runs: a stall of the
@@ -234,40 +250,86 @@ fn stress(seconds: u64) -> Result<String, String> {
         ))
     };
     let before = probe("before the runs")?;
-    for (exporter, grpc, latency, attrs, threads) in runs {
+    let systems = ["clew", "opentelemetry"];
+    for (exporter, grpc, latency, attrs, threads, repeats) in runs {
         for &attrs in attrs {
             for &threads in threads {
-                for system in ["clew", "opentelemetry"] {
-                    let line = output(Command::new(&binary).args([
-                        system,
-                        "--threads",
-                        threads,
-                        "--seconds",
-                        &seconds.to_string(),
-                        "--attrs",
-                        attrs,
-                        "--grpc",
-                        grpc,
-                        "--latency-ms",
-                        latency,
-                    ]))?;
-                    let value = |name: &str| field(&line, name).unwrap_or("?").to_owned();
+                let mut lines: [Vec<String>; 2] = Default::default();
+                for _ in 0..repeats {
+                    for (system, lines) in systems.iter().zip(lines.iter_mut()) {
+                        let line = output(Command::new(&binary).args([
+                            system,
+                            "--threads",
+                            threads,
+                            "--seconds",
+                            &seconds.to_string(),
+                            "--attrs",
+                            attrs,
+                            "--grpc",
+                            grpc,
+                            "--latency-ms",
+                            latency,
+                        ]))?;
+                        eprintln!("{}", line.trim());
+                        lines.push(line);
+                    }
+                }
+                for (system, lines) in systems.iter().zip(&lines) {
+                    let cell = |name: &str| summarize(lines, name);
                     let _ = writeln!(
                         out,
-                        "| {system} | {exporter} | {threads} | {attrs} | {} | {} | {} | {} |",
-                        value("created_per_s="),
-                        value("exported_per_s="),
-                        value("dropped="),
-                        value("peak_rss=")
+                        "| {system} | {exporter} | {threads} | {attrs} | {} | {} | {} | {} | {} |",
+                        cell("created_per_s="),
+                        cell("exported_per_s="),
+                        cell("dropped="),
+                        cell("peak_rss="),
+                        cell("peak_anon="),
                     );
-                    eprintln!("{}", line.trim());
                 }
             }
         }
     }
     let after = probe("after them")?;
-    let _ = write!(out, "\n{before}\n{after}");
+    let _ = write!(
+        out,
+        "\nWhere a cell has a range, it is the median of {STRESS_REPEATS} interleaved runs with the lowest and highest in brackets. Peak anonymous is the anonymous resident memory (heap, stacks, queues, without the binary's pages) sampled every 10 ms.\n\n{before}\n{after}"
+    );
     Ok(out)
+}
+
+/// The value `name` took in `lines` (one run each): alone for one run, else
+/// the median with the lowest and highest, in the runs' unit.
+fn summarize(lines: &[String], name: &str) -> String {
+    let raw: Vec<&str> = lines
+        .iter()
+        .map(|l| field(l, name).unwrap_or("?"))
+        .collect();
+    if let [only] = raw.as_slice() {
+        return (*only).to_owned();
+    }
+    // Each value is a number and a unit ("24.04M", "0.61%", "5.1MiB").
+    let split = |v: &str| {
+        let at = v
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(v.len());
+        (v[..at].parse::<f64>().ok(), v[at..].to_owned())
+    };
+    let unit = split(raw[0]).1;
+    let mut numbers: Vec<f64> = raw.iter().filter_map(|v| split(v).0).collect();
+    if numbers.len() != raw.len() {
+        return raw.join(" / ");
+    }
+    numbers.sort_by(f64::total_cmp);
+    let digits = raw[0].split_once('.').map_or(0, |(_, d)| {
+        d.chars().take_while(char::is_ascii_digit).count()
+    });
+    let fmt = |x: f64| format!("{x:.digits$}");
+    format!(
+        "{}{unit} ({}–{})",
+        fmt(numbers[numbers.len() / 2]),
+        fmt(numbers[0]),
+        fmt(numbers[numbers.len() - 1])
+    )
 }
 
 /// Formats the rows as a markdown table, clew beside the anchor.
@@ -380,6 +442,22 @@ mod tests {
             "{report}"
         );
         assert!(!report.contains("median of"), "{report}");
+    }
+
+    #[test]
+    fn stress_cells_give_the_median_and_range_of_interleaved_runs() {
+        let lines: Vec<String> = ["0.95%", "0.36%", "1.20%"]
+            .iter()
+            .zip(["5.3MiB", "4.9MiB", "5.2MiB"])
+            .map(|(d, p)| format!("system=clew dropped={d} peak_rss={p} peak_anon=?"))
+            .collect();
+        assert_eq!(summarize(&lines, "dropped="), "0.95% (0.36–1.20)");
+        assert_eq!(summarize(&lines, "peak_rss="), "5.2MiB (4.9–5.3)");
+        // A value that is not a number is shown as measured.
+        assert_eq!(summarize(&lines, "peak_anon="), "? / ? / ?");
+        // One run: its value alone.
+        assert_eq!(summarize(&lines[..1], "dropped="), "0.95%");
+        assert_eq!(summarize(&lines[..1], "missing="), "?");
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //! `clew-stress <clew|opentelemetry> [--threads N] [--seconds S] [--attrs 0|4] [--queue Q] [--grpc 1] [--latency-ms L]`
 //!
 //! Prints created/s, exported/s (what reached the exporter, final flush
-//! included, over S), the share dropped, and peak RSS (VmHWM).
+//! included, over S), the share dropped, peak RSS (VmHWM) and the peak of
+//! the anonymous resident memory, sampled every 10 ms (`peak_anon`).
 //!
 //! With `--grpc 1` the exporter is the system's OTLP/gRPC exporter (clew's,
 //! or opentelemetry-otlp 0.33's tonic exporter) sending to an in-process
@@ -27,7 +28,7 @@
 //! machine does it.
 
 use std::hint::black_box;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -96,6 +97,29 @@ fn named_thread_ticks(name: &str) -> u64 {
         .filter(|t| std::fs::read_to_string(t.path().join("comm")).is_ok_and(|c| c.trim() == name))
         .map(|t| stat_ticks(&t.path().join("stat").to_string_lossy()))
         .sum()
+}
+
+/// The highest anonymous resident memory [`sample_anon`] saw, in KiB.
+static PEAK_ANON_KIB: AtomicU64 = AtomicU64::new(0);
+
+/// Samples the process's anonymous resident memory (resident pages minus
+/// those backed by files, from `/proc/self/statm`): the heap, the stacks and
+/// the queues, without the binary's code pages. `VmHWM` counts those too,
+/// and which pages of the binary (both systems' code is in it) a run
+/// touches moved it by a few hundred KiB between runs of one system.
+fn sample_anon() {
+    let Ok(statm) = std::fs::read_to_string("/proc/self/statm") else {
+        return;
+    };
+    let mut fields = statm.split_whitespace().skip(1);
+    let (Some(resident), Some(shared)) = (fields.next(), fields.next()) else {
+        return;
+    };
+    let (Ok(resident), Ok(shared)) = (resident.parse::<u64>(), shared.parse::<u64>()) else {
+        return;
+    };
+    // Pages of 4 KiB on this machine's architecture.
+    PEAK_ANON_KIB.fetch_max(resident.saturating_sub(shared) * 4, Ordering::Relaxed);
 }
 
 fn peak_rss_kib() -> u64 {
@@ -170,7 +194,14 @@ where
             })
         })
         .collect();
-    std::thread::sleep(Duration::from_secs(o.seconds));
+    // This thread watches the process's anonymous memory while the
+    // producers run (`sample_anon` every 10 ms: reading `statm` costs a few
+    // microseconds), then stops them.
+    let end = Instant::now() + Duration::from_secs(o.seconds);
+    while let Some(left) = end.checked_duration_since(Instant::now()) {
+        sample_anon();
+        std::thread::sleep(left.min(Duration::from_millis(10)));
+    }
     stop.store(true, Ordering::Relaxed);
     handles
         .into_iter()
@@ -189,16 +220,17 @@ fn run_otel(o: &Options, stop: &Arc<AtomicBool>, receiver: Option<&Receiver>) ->
         .build();
     // opentelemetry-otlp's tonic exporter must be built inside a tokio
     // runtime and needs it running while it exports (its documented setup).
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .expect("a tokio runtime");
-    let processor = match receiver {
-        None => BatchSpanProcessor::builder(clew_bench::sdk::otel_side::DiscardExporter)
-            .with_batch_config(config)
-            .build(),
-        Some(r) => {
+    // Only then: with the discarding exporter, a runtime's worker thread and
+    // allocations were counted in opentelemetry's peak memory.
+    let runtime = receiver.map(|_| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("a tokio runtime")
+    });
+    let processor = match (receiver, &runtime) {
+        (Some(r), Some(runtime)) => {
             let _entered = runtime.enter();
             let exporter = opentelemetry_otlp::SpanExporter::builder()
                 .with_tonic()
@@ -209,6 +241,9 @@ fn run_otel(o: &Options, stop: &Arc<AtomicBool>, receiver: Option<&Receiver>) ->
                 .with_batch_config(config)
                 .build()
         }
+        _ => BatchSpanProcessor::builder(clew_bench::sdk::otel_side::DiscardExporter)
+            .with_batch_config(config)
+            .build(),
     };
     let provider = SdkTracerProvider::builder()
         .with_resource(
@@ -308,6 +343,8 @@ fn main() -> std::process::ExitCode {
         }
     };
     let _total = started.elapsed();
+    // After the shutdown's final flush too.
+    sample_anon();
     let exported = match &receiver {
         Some(r) => r.span_count() as u64,
         None => EXPORTED.load(Ordering::Relaxed),
@@ -327,7 +364,7 @@ fn main() -> std::process::ExitCode {
     let secs = o.seconds.max(1) as f64;
     let dropped = created.saturating_sub(exported);
     println!(
-        "system={} exporter={} latency={}ms threads={} attrs={} queue={} created_per_s={:.2}M exported_per_s={:.2}M dropped={:.2}% peak_rss={:.1}MiB export_cpu_per_span={}",
+        "system={} exporter={} latency={}ms threads={} attrs={} queue={} created_per_s={:.2}M exported_per_s={:.2}M dropped={:.2}% peak_rss={:.1}MiB peak_anon={:.2}MiB export_cpu_per_span={}",
         o.system,
         if o.grpc { "otlp-grpc" } else { "discard" },
         o.latency.as_millis(),
@@ -338,6 +375,7 @@ fn main() -> std::process::ExitCode {
         exported as f64 / secs / 1e6,
         if created > 0 { dropped as f64 * 100.0 / created as f64 } else { 0.0 },
         peak_rss_kib() as f64 / 1024.0,
+        PEAK_ANON_KIB.load(Ordering::Relaxed) as f64 / 1024.0,
         export_cpu
     );
     std::process::ExitCode::SUCCESS
