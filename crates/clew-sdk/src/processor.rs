@@ -963,7 +963,7 @@ fn poll_signals(shared: &BatchShared, seen: usize, time: Duration) -> bool {
 /// are, and the drops to report.
 ///
 /// Without `partial`, at most `limit` full batches are taken (what the
-/// export lanes can take at once), beginning with the shard after the one
+/// export lanes free now can take), beginning with the shard after the one
 /// `next` names, so that every shard's batches go in turn: what the worker
 /// holds is then what it exports next, and the rest stays counted in the
 /// queue, whose size bounds it. (Taking every full batch at once, the
@@ -1138,13 +1138,13 @@ fn worker_loop(shared: &BatchShared) {
                 }
             }
         }
-        batch_loop(shared, lanes);
+        batch_loop(shared);
         lock(&shared.lanes).stop = true;
         shared.lane_work.notify_all();
     });
 }
 
-fn batch_loop(shared: &BatchShared, lanes: usize) {
+fn batch_loop(shared: &BatchShared) {
     let config = shared.config;
     let mut next_export = deadline_after(config.scheduled_delay);
     let mut batches: Vec<Vec<SpanData>> = Vec::new();
@@ -1179,7 +1179,14 @@ fn batch_loop(shared: &BatchShared, lanes: usize) {
             still_waiting,
             more_full,
             drops,
-        } = collect(shared, partial, lanes, &mut next_shard, &mut batches);
+        } = collect(
+            shared,
+            partial,
+            // The lanes free now: idle helpers, and this thread.
+            lock(&shared.lanes).idle + 1,
+            &mut next_shard,
+            &mut batches,
+        );
         if drops > 0 {
             diagnostics::report(Diagnostic::SpansDropped {
                 processor: "BatchSpanProcessor",
