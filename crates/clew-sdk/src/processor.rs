@@ -983,7 +983,7 @@ fn collect(
     batches: &mut Vec<Vec<SpanData>>,
 ) -> Collected {
     let max = shared.config.max_export_batch_size;
-    let limit = if partial { usize::MAX } else { limit.max(1) };
+    let limit = if partial { usize::MAX } else { limit };
     let mut collected = Collected::default();
     // The batch partial spans are merged into, by index in `batches`.
     let mut open: Option<usize> = None;

@@ -169,61 +169,18 @@ fn a_full_queue_drops_never_blocks_and_counts_exactly() {
     assert_eq!(*exporter.exported.lock().unwrap(), 12);
 }
 
-/// Lets export calls through one at a time: each waits for a ticket.
-#[derive(Debug, Default)]
-struct Turnstile {
-    tickets: Mutex<usize>,
-    passed: std::sync::Condvar,
-    entered: Mutex<usize>,
-    entering: std::sync::Condvar,
-    exported: AtomicUsize,
-}
-
-impl Turnstile {
-    fn admit(&self, n: usize) {
-        *self.tickets.lock().unwrap() += n;
-        self.passed.notify_all();
-    }
-
-    fn wait_entered(&self, n: usize) {
-        let mut entered = self.entered.lock().unwrap();
-        while *entered < n {
-            let (next, timeout) = self
-                .entering
-                .wait_timeout(entered, Duration::from_secs(10))
-                .unwrap();
-            assert!(!timeout.timed_out(), "export {n} never started");
-            entered = next;
-        }
-    }
-}
-
-impl SpanExporter for Turnstile {
-    fn export(&self, batch: SpanBatch, _: &Resource, _: Duration) -> Result<(), ExportError> {
-        *self.entered.lock().unwrap() += 1;
-        self.entering.notify_all();
-        let mut tickets = self.tickets.lock().unwrap();
-        while *tickets == 0 {
-            tickets = self.passed.wait(tickets).unwrap();
-        }
-        *tickets -= 1;
-        self.exported.fetch_add(batch.len(), Ordering::SeqCst);
-        Ok(())
-    }
-}
-
 /// The worker takes from the queue only what it exports next, so what the
 /// processor holds is bounded by the queue size plus a batch per export
 /// lane: had it taken every full batch at once, the queue would have filled
 /// again behind the batches it held (here 16 spans held, not 12).
 #[test]
 fn the_worker_holds_no_more_than_it_exports_next() {
-    let exporter = Arc::new(Turnstile::default());
+    let exporter = GatedExporter::default();
     let config = BatchConfig::default()
         .with_max_queue_size(8)
         .with_max_export_batch_size(4)
         .with_scheduled_delay(Duration::from_secs(3600));
-    let p = common::batch_provider(Arc::clone(&exporter), config);
+    let p = common::batch_provider(exporter.clone(), config);
     let tracer = p.tracer("t");
     let end = |n: usize| (0..n).for_each(|_| tracer.start("x").end());
     end(4);
@@ -238,12 +195,12 @@ fn the_worker_holds_no_more_than_it_exports_next() {
     assert_eq!(s.created, 24, "{s:?}");
     assert_eq!(s.dropped, 8, "{s:?}");
     assert_eq!(s.queued, 12, "8 queued and 4 in the exporter: {s:?}");
-    exporter.admit(usize::MAX / 2);
+    exporter.open();
     p.force_flush(Duration::from_secs(10)).unwrap();
     let s = p.processor_stats()[0];
     invariant(&s);
     assert_eq!((s.exported, s.queued), (16, 0), "{s:?}");
-    assert_eq!(exporter.exported.load(Ordering::SeqCst), 16);
+    assert_eq!(*exporter.exported.lock().unwrap(), 16);
     p.shutdown(Duration::from_secs(5)).unwrap();
 }
 

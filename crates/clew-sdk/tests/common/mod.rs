@@ -75,17 +75,27 @@ impl SpanExporter for ChannelExporter {
     }
 }
 
-/// Blocks every export until the gate opens (or forever).
+/// Blocks every export until the gate opens (or forever), or lets them
+/// through one ticket each ([`admit`](Self::admit)).
 #[derive(Debug, Clone, Default)]
 pub struct GatedExporter {
-    gate: Arc<(Mutex<bool>, Condvar)>,
+    /// Exports that may still pass; `usize::MAX` once open.
+    gate: Arc<(Mutex<usize>, Condvar)>,
     pub exported: Arc<Mutex<usize>>,
     pub entered: Arc<(Mutex<usize>, Condvar)>,
 }
 
 impl GatedExporter {
+    /// Lets every export through, now and from now on.
     pub fn open(&self) {
-        *self.gate.0.lock().unwrap() = true;
+        *self.gate.0.lock().unwrap() = usize::MAX;
+        self.gate.1.notify_all();
+    }
+
+    /// Lets `n` more exports through.
+    pub fn admit(&self, n: usize) {
+        let mut tickets = self.gate.0.lock().unwrap();
+        *tickets = tickets.saturating_add(n);
         self.gate.1.notify_all();
     }
 
@@ -107,9 +117,12 @@ impl SpanExporter for GatedExporter {
             cv.notify_all();
         }
         let (lock, cv) = &*self.gate;
-        let mut open = lock.lock().unwrap();
-        while !*open {
-            open = cv.wait(open).unwrap();
+        let mut tickets = lock.lock().unwrap();
+        while *tickets == 0 {
+            tickets = cv.wait(tickets).unwrap();
+        }
+        if *tickets != usize::MAX {
+            *tickets -= 1;
         }
         *self.exported.lock().unwrap() += batch.len();
         Ok(())
