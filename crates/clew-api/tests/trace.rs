@@ -139,6 +139,79 @@ fn every_builder_step_keeps_the_earlier_ones() {
     assert_eq!(&built.parent, parent.span_context());
 }
 
+/// An iterator that promises `claimed` items at least and yields `items`.
+struct Promising {
+    claimed: usize,
+    items: std::vec::IntoIter<KeyValue>,
+}
+
+impl Iterator for Promising {
+    type Item = KeyValue;
+    fn next(&mut self) -> Option<KeyValue> {
+        self.items.next()
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.claimed, None)
+    }
+}
+
+/// A builder writes the attributes its iterator promises straight into the
+/// list's room (`SpanBuilder::with_attributes`) and extends it with any
+/// beyond: whatever the iterator promises, too little (a filter promises
+/// none), exactly, or more than it yields, every attribute arrives once,
+/// in order, owned values included.
+#[test]
+fn builder_attributes_arrive_whatever_the_iterator_promises() {
+    let rec = Recorder::new();
+    let tracer = rec.tracer("t");
+    let owned = |k: &'static str| KeyValue::new(k, String::from(k));
+    let promising = |claimed: usize, keys: &[&'static str]| Promising {
+        claimed,
+        items: keys
+            .iter()
+            .map(|&k| owned(k))
+            .collect::<Vec<_>>()
+            .into_iter(),
+    };
+    tracer
+        .span("promises")
+        .with_attributes(
+            (0..6)
+                .filter(|i| i % 2 == 0)
+                .map(|i| KeyValue::new(["a", "b", "c", "d", "e", "f"][i], i as i64)),
+        )
+        .with_attributes(promising(5, &["over1", "over2"]))
+        .with_attributes(promising(1, &["under1", "under2", "under3"]))
+        .with_attributes(promising(0, &[]))
+        .with_attributes(vec![owned("vec1"), owned("vec2")])
+        .with_attributes([owned("arr")])
+        .start()
+        .end();
+    let span = rec.get("promises");
+    assert_eq!(
+        span.attributes
+            .iter()
+            .map(|kv| kv.key.as_str())
+            .collect::<Vec<_>>(),
+        ["a", "c", "e", "over1", "over2", "under1", "under2", "under3", "vec1", "vec2", "arr"]
+    );
+    assert_eq!(span.attr("under3"), Some(&Value::from("under3")));
+    // An iterator that panics after writing some of what it promised: the
+    // attributes written so far are dropped once, with the builder's list.
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        tracer
+            .span("never")
+            .with_attributes((0..4).map(|i| {
+                assert!(i < 2, "the iterator fails");
+                owned(["w", "x", "y", "z"][i])
+            }))
+            .start()
+    }));
+    assert!(result.is_err());
+    tracer.start("after").end();
+    assert_eq!(rec.names(), ["promises", "after"]);
+}
+
 /// A panic in what a builder step is given (here an attribute iterator)
 /// reaches the caller; the builder is given up (leaked, not dropped: see
 /// `SpanBuilder::with_attributes`), no span starts, and the tracer and the

@@ -77,6 +77,33 @@ impl SpanEvents {
         }
     }
 
+    /// True when the list holds no event and has not left its inline slot.
+    #[inline(always)]
+    fn is_inline_empty(&self) -> bool {
+        self.0.is_empty() && !self.0.spilled()
+    }
+
+    /// Writes the first event, with no attributes, into the inline slot;
+    /// the caller has checked [`is_inline_empty`](Self::is_inline_empty).
+    /// One test of the list's length word instead of the general path's
+    /// three (length, room, place).
+    #[inline(always)]
+    fn push_first_bare(&mut self, name: Cow<'static, str>, timestamp: Timestamp) {
+        debug_assert!(self.is_inline_empty());
+        // SAFETY: the list is empty and inline (checked by the caller), so
+        // the inline slot has room for one event, written whole, then
+        // counted.
+        unsafe {
+            self.0.as_mut_ptr().write(SpanEvent {
+                name,
+                timestamp,
+                attributes: Vec::new(),
+                dropped_attributes_count: 0,
+            });
+            self.0.set_len(1);
+        }
+    }
+
     /// True when dropping the events releases nothing: none, or inline ones
     /// with static names and no attributes.
     #[inline]
@@ -583,9 +610,26 @@ pub(crate) fn link_from(link: Link, limits: &crate::SpanLimits) -> SpanLink {
     }
 }
 
-/// Appends an event with attributes, limited by the per-event limit. Out
-/// of line, so that the usual event's path saves no registers for it.
+/// Records `event` within the limits: any event but a span's first one
+/// without attributes ([`SdkSpan::add_event`]'s inline path).
 #[inline(never)]
+fn push_event(data: &mut SpanData, event: Event, limits: &crate::SpanLimits) {
+    if data.events.len() >= limits.max_events_per_span as usize {
+        data.dropped_events_count += 1;
+        return;
+    }
+    if event.attributes.capacity() == 0 {
+        // No attributes to limit, and an empty list owns nothing, so it is
+        // not carried over.
+        let (name, timestamp, attributes) = event.into_parts();
+        discard(attributes);
+        data.events.push_bare(name, timestamp);
+        return;
+    }
+    push_event_with_attributes(data, event, limits);
+}
+
+/// Appends an event with attributes, limited by the per-event limit.
 fn push_event_with_attributes(data: &mut SpanData, event: Event, limits: &crate::SpanLimits) {
     let mut attributes = event.attributes;
     let dropped = limits.limit_list(&mut attributes, limits.max_attributes_per_event);
@@ -640,19 +684,20 @@ impl SpanBackend for SdkSpan {
             return;
         };
         let limits = &self.provider.limits;
-        if data.events.len() >= limits.max_events_per_span as usize {
-            data.dropped_events_count += 1;
-            return;
-        }
-        if event.attributes.capacity() == 0 {
-            // The usual event: no attributes to limit, and an empty list
-            // owns nothing, so it is not carried over.
+        if event.attributes.capacity() == 0
+            && data.events.is_inline_empty()
+            && limits.max_events_per_span != 0
+        {
+            // The usual span's first event, with no attributes to limit (an
+            // empty list owns nothing, so it is not carried over). Every
+            // other event goes out of line, so that this path saves and
+            // restores fewer registers.
             let (name, timestamp, attributes) = event.into_parts();
-            discard(attributes);
-            data.events.push_bare(name, timestamp);
+            std::mem::forget(attributes);
+            data.events.push_first_bare(name, timestamp);
             return;
         }
-        push_event_with_attributes(data, event, limits);
+        push_event(data, event, limits);
     }
 
     fn add_link(&self, link: Link) {

@@ -331,6 +331,29 @@ fn limits_drop_and_count() {
     assert_eq!(s.links[0].dropped_attributes_count, 1);
 }
 
+/// The event limit holds on the path of a span's first event without
+/// attributes (written inline, without the general path's checks): with a
+/// limit of zero it is dropped and counted, with a limit of one the first
+/// is kept and the next, bare or not, dropped.
+#[test]
+fn the_event_limit_holds_for_a_first_event_without_attributes() {
+    for (max, kept, dropped) in [(0, 0, 3), (1, 1, 2), (2, 2, 1)] {
+        let exporter = InMemoryExporter::new();
+        let mut limits = SpanLimits::default();
+        limits.max_events_per_span = max;
+        let p = limited_provider(limits, &exporter);
+        let span = p.tracer("t").start("s");
+        span.add_event("first", vec![]);
+        span.add_event("second", vec![]);
+        span.add_event("third", vec![KeyValue::new("k", 1)]);
+        drop(span);
+        let s = exporter.span("s").unwrap();
+        let names: Vec<_> = s.events.iter().map(|e| e.name.as_ref()).collect();
+        assert_eq!(names, ["first", "second", "third"][..kept], "limit {max}");
+        assert_eq!(s.dropped_events_count, dropped, "limit {max}");
+    }
+}
+
 /// Events keep their order, names, times and attributes, whether they
 /// have attributes or not, inline (the first) or spilled; an owned name is
 /// kept as given.
