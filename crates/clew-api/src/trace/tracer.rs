@@ -334,9 +334,9 @@ impl<'a> SpanBuilder<'a> {
             };
             // The promised attributes are written one by one into the room
             // made for them: for an array, whose iterator the compiler then
-            // sees through, the loop unrolls into inline moves (`extend`
-            // copied the array in through a `memcpy` call, and kept the
-            // builder's copy on `start` alive).
+            // sees through, the loop unrolls into inline moves (given to
+            // `extend`, the array was built on the stack and copied in
+            // through a `memcpy` call).
             for _ in 0..room {
                 let Some(attribute) = attributes.next() else {
                     break;
