@@ -63,18 +63,8 @@ impl SpanEvents {
     #[inline(always)]
     fn push_bare(&mut self, name: Cow<'static, str>, timestamp: Timestamp) {
         self.0.reserve(1);
-        let len = self.0.len();
-        // SAFETY: `reserve` made room for one more event past `len`; the
-        // slot is written whole, then counted.
-        unsafe {
-            self.0.as_mut_ptr().add(len).write(SpanEvent {
-                name,
-                timestamp,
-                attributes: Vec::new(),
-                dropped_attributes_count: 0,
-            });
-            self.0.set_len(len + 1);
-        }
+        // SAFETY: `reserve` made room for one more event past the length.
+        unsafe { self.write_bare(self.0.len(), name, timestamp) }
     }
 
     /// True when the list holds no event and has not left its inline slot.
@@ -91,16 +81,26 @@ impl SpanEvents {
     fn push_first_bare(&mut self, name: Cow<'static, str>, timestamp: Timestamp) {
         debug_assert!(self.is_inline_empty());
         // SAFETY: the list is empty and inline (checked by the caller), so
-        // the inline slot has room for one event, written whole, then
-        // counted.
+        // the inline slot has room for one event.
+        unsafe { self.write_bare(0, name, timestamp) }
+    }
+
+    /// Writes an event with no attributes at `len`, whole, then counts it.
+    ///
+    /// # Safety
+    /// `len` is the list's length, and the list has room for one more.
+    #[inline(always)]
+    unsafe fn write_bare(&mut self, len: usize, name: Cow<'static, str>, timestamp: Timestamp) {
+        // SAFETY: the caller's promise: the slot at `len` is free and
+        // within the list's room.
         unsafe {
-            self.0.as_mut_ptr().write(SpanEvent {
+            self.0.as_mut_ptr().add(len).write(SpanEvent {
                 name,
                 timestamp,
                 attributes: Vec::new(),
                 dropped_attributes_count: 0,
             });
-            self.0.set_len(1);
+            self.0.set_len(len + 1);
         }
     }
 
@@ -693,7 +693,7 @@ impl SpanBackend for SdkSpan {
             // other event goes out of line, so that this path saves and
             // restores fewer registers.
             let (name, timestamp, attributes) = event.into_parts();
-            std::mem::forget(attributes);
+            discard(attributes);
             data.events.push_first_bare(name, timestamp);
             return;
         }
