@@ -963,8 +963,9 @@ fn poll_signals(shared: &BatchShared, seen: usize, time: Duration) -> bool {
 /// are, and the drops to report.
 ///
 /// Without `partial`, at most `limit` full batches are taken (what the
-/// export lanes free now can take), beginning with the shard after the one
-/// `next` names, so that every shard's batches go in turn: what the worker
+/// export lanes free now can take), beginning with the shard `next` names
+/// (the one after the shard last taken from), so that every shard's
+/// batches go in turn: what the worker
 /// holds is then what it exports next, and the rest stays counted in the
 /// queue, whose size bounds it. (Taking every full batch at once, the
 /// worker held up to the whole queue of every shard while the shards

@@ -139,14 +139,20 @@ fn config_from_the_environment_and_code_wins() {
     assert_eq!(p.config().max_queue_size, 7);
 }
 
-#[test]
-fn a_full_queue_drops_never_blocks_and_counts_exactly() {
-    let exporter = GatedExporter::default();
+/// A provider whose batch processor queues 8 spans and exports them 4 at a
+/// time through `exporter`, on size only (its scheduled delay is an hour).
+fn queue_of_8_in_batches_of_4(exporter: &GatedExporter) -> SdkTracerProvider {
     let config = BatchConfig::default()
         .with_max_queue_size(8)
         .with_max_export_batch_size(4)
         .with_scheduled_delay(Duration::from_secs(3600));
-    let p = common::batch_provider(exporter.clone(), config);
+    common::batch_provider(exporter.clone(), config)
+}
+
+#[test]
+fn a_full_queue_drops_never_blocks_and_counts_exactly() {
+    let exporter = GatedExporter::default();
+    let p = queue_of_8_in_batches_of_4(&exporter);
     let tracer = p.tracer("t");
     for _ in 0..4 {
         tracer.start("x").end();
@@ -176,11 +182,7 @@ fn a_full_queue_drops_never_blocks_and_counts_exactly() {
 #[test]
 fn the_worker_holds_no_more_than_it_exports_next() {
     let exporter = GatedExporter::default();
-    let config = BatchConfig::default()
-        .with_max_queue_size(8)
-        .with_max_export_batch_size(4)
-        .with_scheduled_delay(Duration::from_secs(3600));
-    let p = common::batch_provider(exporter.clone(), config);
+    let p = queue_of_8_in_batches_of_4(&exporter);
     let tracer = p.tracer("t");
     let end = |n: usize| (0..n).for_each(|_| tracer.start("x").end());
     end(4);
