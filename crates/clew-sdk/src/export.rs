@@ -62,12 +62,42 @@ pub struct SpanBatch {
 }
 
 /// Spare batch buffers, shared by a batch processor and its batches.
-#[derive(Debug, Default)]
+///
+/// The pool keeps the buffers it is given back, up to as many as its
+/// processor can fill at once, instead of freeing the ones it has no
+/// immediate use for. A freed buffer (128 KiB with the default batch size)
+/// seldom goes back to the system: the allocator keeps it in the arena of
+/// the thread that freed it, and the next burst's buffer, made on another
+/// thread, grows that thread's arena instead. Two producers peaked at
+/// 1.89-2.01 MiB of anonymous memory with four spare buffers, and at
+/// 1.41-1.42 MiB with every buffer kept (docs/benchmarks.md). Kept
+/// buffers never outnumber the most the processor had in use at once: a
+/// buffer is only made when the pool is empty.
+#[derive(Debug)]
 pub(crate) struct BufferPool {
     free: Mutex<Vec<Vec<SpanData>>>,
+    /// The most buffers kept.
+    keep: usize,
 }
 
+/// How many pooled buffers keep their exported spans until a producer takes
+/// them (and drops the spans, returning their attribute lists to its own
+/// store). Buffers given back beyond these are emptied by the thread that
+/// gives them back, so exported spans are held for a few batches at most.
+const WARM_BUFFERS: usize = 4;
+
 impl BufferPool {
+    /// A pool keeping up to `keep` buffers (at least the warm ones).
+    pub(crate) fn new(keep: usize) -> BufferPool {
+        let keep = keep.max(WARM_BUFFERS);
+        BufferPool {
+            // Room made once for the usual configurations' buffers (21 by
+            // default), so keeping them never grows the list.
+            free: Mutex::new(Vec::with_capacity(keep.min(64))),
+            keep,
+        }
+    }
+
     /// An empty buffer, from the pool when it has one. Buffers come back
     /// with their exported spans in them; they are dropped here, by the
     /// caller (a producer thread), not by the export thread.
@@ -75,7 +105,7 @@ impl BufferPool {
         let pooled = lock(&self.free).pop();
         match pooled {
             Some(mut buffer) => {
-                release_spans(&mut buffer);
+                release_spans(&mut buffer, Lists::Recycle);
                 buffer
             }
             None => Vec::with_capacity(capacity),
@@ -88,36 +118,48 @@ impl BufferPool {
         drop(buffers);
     }
 
-    fn put(&self, mut buffer: Vec<SpanData>) {
+    /// Takes `buffer` back: as it is while few buffers are pooled; emptied
+    /// first beyond those, by the caller (usually the export thread, which
+    /// makes no spans: the attribute lists are freed, not kept in its
+    /// store, where nothing would reuse them); dropped when the pool holds
+    /// all it keeps.
+    pub(crate) fn put(&self, mut buffer: Vec<SpanData>) {
         {
             let mut free = lock(&self.free);
-            // A few spare buffers cover the queue; more would only hold memory.
-            if free.len() < 4 {
+            if free.len() < WARM_BUFFERS || (buffer.is_empty() && free.len() < self.keep) {
                 free.push(buffer);
                 return;
             }
         }
-        // No room: the buffer is dropped by the thread that dropped the
-        // batch, usually the export thread, which makes no spans. The
-        // attribute lists are freed, not kept in its store, where nothing
-        // would reuse them (up to 512 lists, held for the thread's life).
-        for span in &mut buffer {
-            drop(std::mem::take(&mut span.attributes));
+        release_spans(&mut buffer, Lists::Free);
+        let mut free = lock(&self.free);
+        if free.len() < self.keep {
+            free.push(buffer);
         }
     }
 }
 
-/// Empties a returned buffer. The spans' attribute lists go back to this
-/// thread's store, for its next spans, in one call; a span that owns
-/// nothing else is then forgotten rather than run through its drop glue
-/// (measured for a span with 4 attributes and an event: 176 → 114
-/// instructions; docs/benchmarks.md).
-fn release_spans(buffer: &mut Vec<SpanData>) {
-    clew_api::attribute::recycle_attribute_lists(
-        buffer
-            .iter_mut()
-            .map(|span| std::mem::take(&mut span.attributes)),
-    );
+/// What [`release_spans`] does with the spans' attribute lists.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Lists {
+    /// Back to this thread's store, for its next spans.
+    Recycle,
+    /// Freed: this thread makes no spans.
+    Free,
+}
+
+/// Empties a returned buffer. The spans' attribute lists are recycled (in
+/// one call) or freed; a span that owns nothing else is then forgotten
+/// rather than run through its drop glue (measured for a span with 4
+/// attributes and an event: 176 → 114 instructions; docs/benchmarks.md).
+fn release_spans(buffer: &mut Vec<SpanData>, lists: Lists) {
+    let taken = buffer
+        .iter_mut()
+        .map(|span| std::mem::take(&mut span.attributes));
+    match lists {
+        Lists::Recycle => clew_api::attribute::recycle_attribute_lists(taken),
+        Lists::Free => taken.for_each(drop),
+    }
     let len = buffer.len();
     let spans = buffer.as_mut_ptr();
     // SAFETY: the length is zero before any span is dropped, so a panic in

@@ -629,6 +629,7 @@ impl BatchSpanProcessor {
     }
 
     fn start(exporter: Box<dyn SpanExporter>, config: BatchConfig) -> BatchSpanProcessor {
+        let lanes = export_lanes(&config, &*exporter);
         let shared = Arc::new(BatchShared {
             shards: std::array::from_fn(|_| {
                 QueueLock::new(Shard {
@@ -647,7 +648,7 @@ impl BatchSpanProcessor {
             config,
             exporter,
             resource: OnceLock::new(),
-            buffers: Arc::new(BufferPool::default()),
+            buffers: Arc::new(BufferPool::new(most_buffers(&config, lanes))),
         });
         let worker_shared = Arc::clone(&shared);
         let worker = std::thread::Builder::new()
@@ -724,6 +725,9 @@ impl BatchSpanProcessor {
         let config = &shared.config;
         let shard_lock = &shared.shards[shard_index()];
         let mut shard = shard_lock.lock();
+        if shard.current.capacity() == 0 {
+            shard = self.next_buffer(shard_lock, shard);
+        }
         shard.created += 1;
         if shard.waiting >= shard.limit {
             shard.dropped += 1;
@@ -732,39 +736,61 @@ impl BatchSpanProcessor {
             // `push`, and the span in it, is dropped here, outside the lock.
             return;
         }
-        if shard.current.capacity() == 0 {
-            shard.current = Vec::with_capacity(config.max_export_batch_size);
-        }
         push(&mut shard.current);
         shard.waiting += 1;
         if shard.current.len() >= config.max_export_batch_size {
-            self.hand_over(shard_lock, shard);
+            self.hand_over(shard);
         }
     }
 
-    /// Hands the shard's full batch to the worker and gives the shard (held
-    /// through `shard`, the guard of `shard_lock`) the next buffer. Out of
-    /// line: once a batch, and kept out of the per-span path, which then
-    /// saves fewer registers.
+    /// Gives the shard (held through `shard`, the guard of `shard_lock`) a
+    /// buffer from the pool where it has none and has room for a span: at
+    /// its first span, after it handed a full batch over, and after the
+    /// worker took a partial batch in the buffer it was filled in. A full
+    /// shard gets none until it has room again, so its spans are not
+    /// waiting in one more buffer than they fill (two producers' peak
+    /// memory, docs/benchmarks.md). The lock is released meanwhile: the
+    /// buffer's exported spans are dropped when it is taken. Out of line:
+    /// once a batch, and kept out of the per-span path, which then saves
+    /// fewer registers.
     #[cold]
     #[inline(never)]
-    fn hand_over(&self, shard_lock: &QueueLock<Shard>, mut shard: QueueLockGuard<'_, Shard>) {
+    fn next_buffer<'a>(
+        &self,
+        shard_lock: &'a QueueLock<Shard>,
+        mut shard: QueueLockGuard<'a, Shard>,
+    ) -> QueueLockGuard<'a, Shard> {
         let shared = &*self.shared;
-        let config = &shared.config;
-        let batch = std::mem::take(&mut shard.current);
-        shard.full.push_back(batch);
-        drop(shard);
-        shared.wake_worker();
         // The next buffer comes from the pool, where exported batches
         // return with their spans still in them: dropping those here, on
         // a producer thread, spreads the freeing over the producers
         // instead of loading it all on the export thread.
-        let buffer = shared.buffers.take(config.max_export_batch_size);
-        let mut shard = shard_lock.lock();
-        if shard.current.capacity() == 0 {
-            shard.current = buffer;
+        while shard.current.capacity() == 0 && shard.waiting < shard.limit {
+            drop(shard);
+            let buffer = shared.buffers.take(shared.config.max_export_batch_size);
+            shard = shard_lock.lock();
+            if shard.current.capacity() == 0 {
+                shard.current = buffer;
+            } else {
+                // Another thread of this shard gave it one meanwhile.
+                drop(shard);
+                shared.buffers.put(buffer);
+                shard = shard_lock.lock();
+            }
         }
+        shard
+    }
+
+    /// Hands the shard's full batch to the worker; the shard gets its next
+    /// buffer with its next span ([`next_buffer`](Self::next_buffer)).
+    /// Out of line, as `next_buffer`.
+    #[cold]
+    #[inline(never)]
+    fn hand_over(&self, mut shard: QueueLockGuard<'_, Shard>) {
+        let batch = std::mem::take(&mut shard.current);
+        shard.full.push_back(batch);
         drop(shard);
+        self.shared.wake_worker();
         // Offer the worker this thread's time slice, once per batch. It
         // never waits: with a free core it returns at once. When the
         // producers fill the cores, the worker (woken above, or woken
@@ -1113,14 +1139,29 @@ fn helper_loop(shared: &BatchShared) {
     }
 }
 
+/// How many exports run at once: as configured, else as the exporter asks.
+fn export_lanes(config: &BatchConfig, exporter: &dyn SpanExporter) -> usize {
+    config
+        .max_concurrent_exports
+        .unwrap_or_else(|| exporter.max_concurrent_exports())
+        .clamp(1, MAX_CONCURRENT_EXPORTS)
+}
+
+/// The most batch buffers a processor can have in use at once: in each
+/// shard, a queue's worth of full batches and the one being filled; and
+/// one per export lane, taken by the worker or being exported.
+fn most_buffers(config: &BatchConfig, lanes: usize) -> usize {
+    let per_shard = config
+        .max_queue_size
+        .div_ceil(config.max_export_batch_size.max(1))
+        .saturating_add(1);
+    per_shard.saturating_mul(SHARDS).saturating_add(lanes)
+}
+
 /// The worker thread: starts the helpers that concurrent exports need,
 /// runs the batching loop, then stops the helpers (all idle by then).
 fn worker_loop(shared: &BatchShared) {
-    let lanes = shared
-        .config
-        .max_concurrent_exports
-        .unwrap_or_else(|| shared.exporter.max_concurrent_exports())
-        .clamp(1, MAX_CONCURRENT_EXPORTS);
+    let lanes = export_lanes(&shared.config, &*shared.exporter);
     std::thread::scope(|scope| {
         for _ in 1..lanes {
             let started = std::thread::Builder::new()

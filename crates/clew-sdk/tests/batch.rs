@@ -149,6 +149,18 @@ fn queue_of_8_in_batches_of_4(exporter: &GatedExporter) -> SdkTracerProvider {
     common::batch_provider(exporter.clone(), config)
 }
 
+/// A queue of 8 in batches of 4 whose first batch is in `exporter`, held
+/// there until the test admits it; and a tracer of it.
+fn first_batch_stuck_in(exporter: &GatedExporter) -> (SdkTracerProvider, clew_api::trace::Tracer) {
+    let p = queue_of_8_in_batches_of_4(exporter);
+    let tracer = p.tracer("t");
+    for _ in 0..4 {
+        tracer.start("x").end();
+    }
+    exporter.wait_entered(1);
+    (p, tracer)
+}
+
 #[test]
 fn a_full_queue_drops_never_blocks_and_counts_exactly() {
     let exporter = GatedExporter::default();
@@ -175,6 +187,47 @@ fn a_full_queue_drops_never_blocks_and_counts_exactly() {
     assert_eq!(*exporter.exported.lock().unwrap(), 12);
 }
 
+/// A full queue gets no buffer for spans it cannot take: the span that
+/// fills it hands its batch over and leaves the queue without a buffer
+/// being filled, and the spans dropped after it take none. Once the worker
+/// makes room, the next span gets the buffer the exporter gave back. (The
+/// processor took a fresh buffer at every hand-over, so two full queues
+/// held a buffer each that no span could go into.)
+#[test]
+fn a_full_queue_takes_no_buffer_until_it_has_room() {
+    let exporter = GatedExporter::default();
+    let (p, tracer) = first_batch_stuck_in(&exporter);
+    let end = |n: usize| (0..n).for_each(|_| tracer.start("x").end());
+    end(5); // the second batch, and a span of the third
+    let allocations = common::thread_allocations();
+    end(3); // the third batch fills the queue
+    end(4); // dropped
+    assert_eq!(
+        common::thread_allocations(),
+        allocations,
+        "a buffer was taken for a full queue"
+    );
+    let s = p.processor_stats()[0];
+    assert_eq!((s.created, s.dropped, s.queued), (16, 4, 12), "{s:?}");
+
+    // The worker takes the second batch once the first is exported, which
+    // gives its buffer back to the pool: the next span takes it.
+    exporter.admit(1);
+    exporter.wait_entered(2);
+    let allocations = common::thread_allocations();
+    end(4);
+    assert_eq!(
+        common::thread_allocations(),
+        allocations,
+        "the next batch's buffer was allocated, not the exported one reused"
+    );
+    exporter.open();
+    p.force_flush(Duration::from_secs(10)).unwrap();
+    let s = p.processor_stats()[0];
+    invariant(&s);
+    assert_eq!((s.exported, s.dropped), (16, 4), "{s:?}");
+}
+
 /// The worker takes from the queue only what it exports next, so what the
 /// processor holds is bounded by the queue size plus a batch per export
 /// lane: had it taken every full batch at once, the queue would have filled
@@ -182,11 +235,8 @@ fn a_full_queue_drops_never_blocks_and_counts_exactly() {
 #[test]
 fn the_worker_holds_no_more_than_it_exports_next() {
     let exporter = GatedExporter::default();
-    let p = queue_of_8_in_batches_of_4(&exporter);
-    let tracer = p.tracer("t");
+    let (p, tracer) = first_batch_stuck_in(&exporter);
     let end = |n: usize| (0..n).for_each(|_| tracer.start("x").end());
-    end(4);
-    exporter.wait_entered(1); // the first batch is in the exporter
     end(8); // two full batches queued: the queue is full
     end(4); // dropped
     exporter.admit(1);
@@ -533,10 +583,9 @@ fn exported_spans_attribute_lists_are_reused_and_their_values_released() {
     // The exported buffer waits in the pool with both spans in it.
     assert_eq!(Arc::strong_count(&shared), 3);
 
-    // The next full batch takes that buffer: the two lists are handed back
-    // to this thread and the values they held are dropped.
+    // The next span takes that buffer: the two lists are handed back to
+    // this thread and the values they held are dropped.
     span_with(7.into());
-    span_with(8.into());
     assert_eq!(
         Arc::strong_count(&shared),
         1,
@@ -671,34 +720,56 @@ fn a_reused_buffer_frees_exactly_what_its_spans_own() {
     assert_eq!(p.processor_stats()[0].exported, 3 * BATCH as u64);
 }
 
-/// A batch dropped when the processor already holds enough spare buffers
-/// frees its buffer and its spans' attribute lists: the thread that drops
-/// it, usually the export thread, makes no spans and would never reuse
-/// them.
+/// Batches given back beyond the four warm buffers, which keep their spans
+/// for the producer that takes them next, are emptied by the thread that
+/// gives them back: their spans' attribute lists are freed (that thread,
+/// usually the export thread, makes no spans and would never reuse them),
+/// and the buffer is kept. Beyond the most buffers the processor can have
+/// in use at once (here an exporter holding on to every batch outnumbers
+/// them), the buffer is freed too.
 #[test]
-fn a_buffer_beyond_the_spares_frees_its_attribute_lists() {
+fn buffers_beyond_the_warm_ones_are_emptied_and_beyond_what_the_processor_uses_freed() {
     let kept = Keep::default();
-    let p = keeping_provider(&kept, 2);
+    // Queues of 2 in batches of 2: the processor uses at most 4 shards x
+    // (1 full batch + 1 being filled) + 1 export lane = 9 buffers at once.
+    let config = BatchConfig::default()
+        .with_scheduled_delay(Duration::from_secs(3600))
+        .with_max_queue_size(2)
+        .with_max_export_batch_size(2);
+    let p = common::batch_provider(kept.clone(), config);
     let tracer = p.tracer("t");
     grow_spare_list_store();
     for _ in 0..10 {
-        tracer
-            .span("x")
-            .with_attributes([clew_api::KeyValue::new("k", 1)])
-            .start()
-            .end();
+        for _ in 0..2 {
+            tracer
+                .span("x")
+                .with_attributes([clew_api::KeyValue::new("k", 1)])
+                .start()
+                .end();
+        }
+        p.force_flush(Duration::from_secs(10)).unwrap();
     }
-    p.force_flush(Duration::from_secs(10)).unwrap();
     let mut batches = std::mem::take(&mut *kept.0.lock().unwrap());
-    assert_eq!(batches.len(), 5);
-    let last = batches.pop().unwrap();
-    drop(batches); // the four spare buffers the processor keeps
-    let before = common::thread_frees();
-    drop(last);
+    assert_eq!(batches.len(), 10);
+    let frees_on_return = |batches: &mut Vec<SpanBatch>| {
+        let before = common::thread_frees();
+        drop(batches.pop().unwrap());
+        common::thread_frees() - before
+    };
+    for warm in 0..4 {
+        assert_eq!(frees_on_return(&mut batches), 0, "warm buffer {warm}");
+    }
+    for kept in 4..9 {
+        assert_eq!(
+            frees_on_return(&mut batches),
+            2,
+            "buffer {kept}: its two spans' attribute lists"
+        );
+    }
     assert_eq!(
-        common::thread_frees() - before,
+        frees_on_return(&mut batches),
         3,
-        "the buffer and its two spans' attribute lists"
+        "the tenth buffer, with its two spans' attribute lists"
     );
     p.shutdown(Duration::from_secs(5)).unwrap();
 }
