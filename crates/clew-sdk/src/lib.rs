@@ -102,7 +102,7 @@ mod span;
 pub use limits::SpanLimits;
 pub use provider::{SdkTracerProvider, SdkTracerProviderBuilder, ShutdownError};
 pub use resource::Resource;
-pub use span::{Scope, SpanData, SpanEvent, SpanEvents, SpanLink};
+pub use span::{Scope, SpanData, SpanEvent, SpanEvents, SpanLink, SpanLinks};
 
 /// Locks `m`, going on through poisoning: the SDK's locks guard counters
 /// and buffers that stay consistent even if a holder panicked, and the SDK

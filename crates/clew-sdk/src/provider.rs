@@ -28,7 +28,7 @@ use crate::processor::{
 use crate::resource::Resource;
 use crate::sampler::{sampler_from_env, Sampler, SamplingDecision, SamplingParameters, Shortcut};
 use crate::shutdown::ShutdownGuard;
-use crate::span::{link_from, NewSpan, Scope, SdkSpan, SpanData};
+use crate::span::{link_from, NewSpan, Scope, SdkSpan, SpanData, SpanLinks};
 
 pub(crate) struct ProviderShared {
     pub(crate) resource: Arc<Resource>,
@@ -572,15 +572,16 @@ fn start_recording<S: StartSource>(
     let dropped_attributes_count =
         limits.limit_list(&mut attributes, limits.max_attributes_per_span);
     let link_count = start_links.len();
-    let links: Vec<_> = if start_links.is_empty() {
+    let links: SpanLinks = if start_links.is_empty() {
         discard(start_links);
-        Vec::new()
+        SpanLinks::default()
     } else {
         start_links
             .into_iter()
             .take(limits.max_links_per_span as usize)
             .map(|l| link_from(l, limits))
-            .collect()
+            .collect::<Vec<_>>()
+            .into()
     };
     let span = SdkSpan::start(
         span,

@@ -713,8 +713,9 @@ fn a_reused_buffer_frees_exactly_what_its_spans_own() {
         .end();
     plain();
 
-    // One free each, and two for the trace state (its `Arc` and its text).
-    assert_eq!(frees_on_release(), 8, "the owning spans' release");
+    // One free each, two for the trace state (its `Arc` and its text) and
+    // two for the links (their list and the box that holds it).
+    assert_eq!(frees_on_release(), 9, "the owning spans' release");
     assert_eq!(frees_on_release(), 0, "the plain spans' release");
     p.shutdown(Duration::from_secs(5)).unwrap();
     assert_eq!(p.processor_stats()[0].exported, 3 * BATCH as u64);
