@@ -64,15 +64,22 @@ pub struct SpanBatch {
 /// Spare batch buffers, shared by a batch processor and its batches.
 ///
 /// The pool keeps the buffers it is given back, up to as many as its
-/// processor can fill at once, instead of freeing the ones it has no
+/// processor can have in use at once, instead of freeing the ones it has no
 /// immediate use for. A freed buffer (128 KiB with the default batch size)
 /// seldom goes back to the system: the allocator keeps it in the arena of
 /// the thread that freed it, and the next burst's buffer, made on another
-/// thread, grows that thread's arena instead. Two producers peaked at
-/// 1.89-2.01 MiB of anonymous memory with four spare buffers, and at
-/// 1.41-1.42 MiB with every buffer kept (docs/benchmarks.md). Kept
-/// buffers never outnumber the most the processor had in use at once: a
-/// buffer is only made when the pool is empty.
+/// thread, grows that thread's arena instead (two producers peaked at
+/// 1.75-2.00 MiB of anonymous memory with four spare buffers, and at
+/// 1.29-1.54 MiB with every buffer kept; docs/benchmarks.md). Kept buffers
+/// never outnumber the most the processor had in use at once: a buffer is
+/// only made when the pool is empty.
+///
+/// Buffers come back with their exported spans in them, and keep them until
+/// a producer takes the buffer: what the spans own is released then, on
+/// that thread, or when the processor shuts down. Emptying buffers on the
+/// export thread instead, beyond the first four, made that thread the
+/// bottleneck exactly when the queues were full (two producers with
+/// attributes: 14-36% dropped instead of 0.4%).
 #[derive(Debug)]
 pub(crate) struct BufferPool {
     free: Mutex<Vec<Vec<SpanData>>>,
@@ -80,16 +87,9 @@ pub(crate) struct BufferPool {
     keep: usize,
 }
 
-/// How many pooled buffers keep their exported spans until a producer takes
-/// them (and drops the spans, returning their attribute lists to its own
-/// store). Buffers given back beyond these are emptied by the thread that
-/// gives them back, so exported spans are held for a few batches at most.
-const WARM_BUFFERS: usize = 4;
-
 impl BufferPool {
-    /// A pool keeping up to `keep` buffers (at least the warm ones).
+    /// A pool keeping up to `keep` buffers.
     pub(crate) fn new(keep: usize) -> BufferPool {
-        let keep = keep.max(WARM_BUFFERS);
         BufferPool {
             // Room made once for the usual configurations' buffers (21 by
             // default), so keeping them never grows the list.
@@ -118,24 +118,21 @@ impl BufferPool {
         drop(buffers);
     }
 
-    /// Takes `buffer` back: as it is while few buffers are pooled; emptied
-    /// first beyond those, by the caller (usually the export thread, which
-    /// makes no spans: the attribute lists are freed, not kept in its
-    /// store, where nothing would reuse them); dropped when the pool holds
-    /// all it keeps.
+    /// Takes `buffer` back, with its spans, unless the pool holds all it
+    /// keeps (an exporter kept batches for a while): the buffer is then
+    /// freed by the caller, usually the export thread, which makes no
+    /// spans; the attribute lists are freed, not kept in its store, where
+    /// nothing would reuse them (up to 512 lists, held for the thread's
+    /// life).
     pub(crate) fn put(&self, mut buffer: Vec<SpanData>) {
         {
             let mut free = lock(&self.free);
-            if free.len() < WARM_BUFFERS || (buffer.is_empty() && free.len() < self.keep) {
+            if free.len() < self.keep {
                 free.push(buffer);
                 return;
             }
         }
         release_spans(&mut buffer, Lists::Free);
-        let mut free = lock(&self.free);
-        if free.len() < self.keep {
-            free.push(buffer);
-        }
     }
 }
 
