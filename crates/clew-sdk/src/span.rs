@@ -50,10 +50,24 @@ pub struct SpanLink {
 /// one event costs no allocation for it; a second one moves both to a list.
 /// 64 bytes, the size of one event: the three states are told apart by
 /// values an event's fields never take.
-#[derive(Clone, Debug, PartialEq, Default)]
+#[derive(Clone, Default)]
 pub struct SpanEvents(ManuallyDrop<Events>);
 
-#[derive(Clone, Debug, PartialEq, Default)]
+/// Compared as the lists they are, whatever state holds them.
+impl PartialEq for SpanEvents {
+    fn eq(&self, other: &SpanEvents) -> bool {
+        **self == **other
+    }
+}
+
+/// Shown as the list it is.
+impl fmt::Debug for SpanEvents {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+#[derive(Clone, Default)]
 enum Events {
     #[default]
     None,
@@ -902,6 +916,15 @@ mod tests {
             [1, 2]
         );
         assert_eq!(list.clone(), list);
+        let one = events([event("x".into(), vec![])]);
+        assert_eq!(
+            one,
+            SpanEvents(ManuallyDrop::new(Events::Many(vec![event(
+                "x".into(),
+                vec![]
+            )])))
+        );
+        assert_eq!(format!("{:?}", SpanEvents::default()), "[]");
         let all = list.into_vec();
         assert_eq!(all.len(), 5);
         assert_eq!(events([]).into_vec(), Vec::<SpanEvent>::new());
