@@ -137,7 +137,7 @@ impl BufferPool {
 }
 
 /// What [`release_spans`] does with the spans' attribute lists.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy)]
 enum Lists {
     /// Back to this thread's store, for its next spans.
     Recycle,

@@ -84,11 +84,13 @@ impl SpanEvents {
         }
     }
 
-    /// Replaces the empty state with `event`. The caller has checked that
-    /// the list is empty, which owns nothing and needs no drop.
+    /// Writes `event` inline, replacing the empty state; the caller has
+    /// checked [`holds_none`](Self::holds_none) (the empty state owns
+    /// nothing and needs no drop). `add_event`'s first event takes this
+    /// after one test of the state, instead of `push`'s match.
     #[inline(always)]
     fn push_first(&mut self, event: SpanEvent) {
-        debug_assert!(self.is_inline_empty());
+        debug_assert!(self.holds_none());
         // SAFETY: the empty state owns nothing, so overwriting it without
         // dropping it leaks nothing.
         unsafe { std::ptr::write(&mut *self.0, Events::One(event)) }
@@ -106,24 +108,10 @@ impl SpanEvents {
         }
     }
 
-    /// Appends an event with no attributes.
-    #[inline(always)]
-    fn push_bare(&mut self, name: Cow<'static, str>, timestamp: Timestamp) {
-        self.push(bare(name, timestamp));
-    }
-
     /// True when the list holds no event.
     #[inline(always)]
-    fn is_inline_empty(&self) -> bool {
+    fn holds_none(&self) -> bool {
         matches!(*self.0, Events::None)
-    }
-
-    /// Writes the first event, with no attributes, inline; the caller has
-    /// checked [`is_inline_empty`](Self::is_inline_empty). One test of the
-    /// state instead of the general path's match and call.
-    #[inline(always)]
-    fn push_first_bare(&mut self, name: Cow<'static, str>, timestamp: Timestamp) {
-        self.push_first(bare(name, timestamp));
     }
 
     /// True when dropping the events releases nothing: none, or one inline
@@ -135,6 +123,15 @@ impl SpanEvents {
             Events::One(e) => matches!(e.name, Cow::Borrowed(_)) && e.attributes.capacity() == 0,
             Events::Many(_) => false,
         }
+    }
+
+    /// Drops events that own something; out of line, so that the usual
+    /// span's drop (below) is only the test of `owns_nothing`.
+    #[cold]
+    #[inline(never)]
+    fn drop_owned(&mut self) {
+        // SAFETY: called once, from `drop`; never touched again.
+        unsafe { ManuallyDrop::drop(&mut self.0) }
     }
 
     /// The events as a `Vec`.
@@ -169,17 +166,6 @@ impl Drop for SpanEvents {
         if !self.owns_nothing() {
             self.drop_owned();
         }
-    }
-}
-
-impl SpanEvents {
-    /// Drops events that own something; out of line, so that the usual
-    /// span's drop is only the test above.
-    #[cold]
-    #[inline(never)]
-    fn drop_owned(&mut self) {
-        // SAFETY: called once, from `drop`; never touched again.
-        unsafe { ManuallyDrop::drop(&mut self.0) }
     }
 }
 
@@ -723,7 +709,7 @@ fn push_event(data: &mut SpanData, event: Event, limits: &crate::SpanLimits) {
         // not carried over.
         let (name, timestamp, attributes) = event.into_parts();
         discard(attributes);
-        data.events.push_bare(name, timestamp);
+        data.events.push(bare(name, timestamp));
         return;
     }
     push_event_with_attributes(data, event, limits);
@@ -785,7 +771,7 @@ impl SpanBackend for SdkSpan {
         };
         let limits = &self.provider.limits;
         if event.attributes.capacity() == 0
-            && data.events.is_inline_empty()
+            && data.events.holds_none()
             && limits.max_events_per_span != 0
         {
             // The usual span's first event, with no attributes to limit (an
@@ -794,7 +780,7 @@ impl SpanBackend for SdkSpan {
             // restores fewer registers.
             let (name, timestamp, attributes) = event.into_parts();
             discard(attributes);
-            data.events.push_first_bare(name, timestamp);
+            data.events.push_first(bare(name, timestamp));
             return;
         }
         push_event(data, event, limits);
@@ -898,11 +884,11 @@ mod tests {
                 .collect::<Vec<_>>()
         };
         let mut list = SpanEvents::default();
-        assert!(list.is_empty() && list.is_inline_empty() && list.owns_nothing());
-        list.push_first_bare("a".into(), Timestamp::from_unix_nanos(1));
+        assert!(list.is_empty() && list.holds_none() && list.owns_nothing());
+        list.push_first(bare("a".into(), Timestamp::from_unix_nanos(1)));
         assert_eq!(names(&list), ["a"]);
-        assert!(!list.is_inline_empty() && list.owns_nothing());
-        list.push_bare("b".into(), Timestamp::from_unix_nanos(2));
+        assert!(!list.holds_none() && list.owns_nothing());
+        list.push(bare("b".into(), Timestamp::from_unix_nanos(2)));
         assert!(!list.owns_nothing(), "a list of two owns its buffer");
         for name in ["c", "d", "e"] {
             list.push(event(name.into(), vec![]));

@@ -164,12 +164,8 @@ fn first_batch_stuck_in(exporter: &GatedExporter) -> (SdkTracerProvider, clew_ap
 #[test]
 fn a_full_queue_drops_never_blocks_and_counts_exactly() {
     let exporter = GatedExporter::default();
-    let p = queue_of_8_in_batches_of_4(&exporter);
-    let tracer = p.tracer("t");
-    for _ in 0..4 {
-        tracer.start("x").end();
-    }
-    exporter.wait_entered(1); // the worker now holds 4 spans and is stuck
+    // The worker now holds 4 spans and is stuck.
+    let (p, tracer) = first_batch_stuck_in(&exporter);
     for _ in 0..20 {
         tracer.start("x").end(); // never blocks
     }
